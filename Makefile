@@ -1,0 +1,38 @@
+# Two commands matter: `make run` (a gateway on http://127.0.0.1:8080, with the built-in Live API emulator
+# when no Gemini key is set) and `make test`. Both build the virtualenv on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+
+.PHONY: run test bench chromium clean
+
+run: $(STAMP)
+	$(BIN)/gateway serve
+
+test: $(STAMP) chromium
+	$(BIN)/pytest
+
+bench: $(STAMP)
+	$(BIN)/python tests/bench/run.py
+
+$(STAMP):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+# The browser tests drive Debian's Chromium (never a downloaded one). As root, install it when missing.
+chromium:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's chromium for the browser tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else \
+			echo "chromium is not installed: browser tests will be skipped (CI=true makes that a failure)"; \
+		fi; \
+	fi
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

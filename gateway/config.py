@@ -1,0 +1,261 @@
+"""Settings for the process (flags and GATEWAY_* environment variables) and conversation profiles (TOML).
+
+Precedence: command-line flag, then environment variable, then the default here. Credentials for Gemini come
+from the variables the google-genai SDK itself reads (GEMINI_API_KEY / GOOGLE_API_KEY, or Vertex AI's).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Mapping
+
+DEFAULT_MODEL = "gemini-3.8-live"
+DEFAULT_INSTRUCTION = (
+    "You are a friendly voice assistant on a live call. Answer briefly and naturally, "
+    "in the caller's language, and let them interrupt you."
+)
+
+
+class ConfigError(ValueError):
+    """A setting or profile that cannot be used; the message names it."""
+
+
+class LiveBackend(StrEnum):
+    GEMINI = "gemini"  # Gemini Developer API with an API key
+    VERTEX = "vertex"  # Vertex AI with project and location
+    CUSTOM = "custom"  # GATEWAY_LIVE_BASE_URL: a standalone emulator or a proxy in front of Gemini
+    EMULATOR = "emulator"  # no credentials: the embedded emulator
+
+
+@dataclass(frozen=True)
+class VadProfile:
+    """Gemini's automatic activity detection, as sent in `realtimeInputConfig`."""
+
+    disabled: bool = False
+    start_sensitivity: str = "high"  # high | low
+    end_sensitivity: str = "high"  # high | low
+    prefix_padding_ms: int = 40
+    silence_duration_ms: int = 500
+
+
+@dataclass(frozen=True)
+class CompressionProfile:
+    """Context window compression (sliding window), on by default so sessions are not capped at 15 minutes."""
+
+    enabled: bool = True
+    trigger_tokens: int = 25_600
+    target_tokens: int = 12_800
+
+
+@dataclass(frozen=True)
+class Profile:
+    """How one conversation is configured: what the caller picks with `profile`."""
+
+    name: str
+    description: str = ""
+    model: str = DEFAULT_MODEL
+    voice: str | None = "Kore"
+    language: str | None = None
+    system_instruction: str = DEFAULT_INSTRUCTION
+    transcription: bool = True
+    vad: VadProfile = VadProfile()
+    compression: CompressionProfile = CompressionProfile()
+    # Cut playback on the caller's own speech before Gemini says `interrupted` (an energy VAD on the uplink).
+    local_barge_in: bool = False
+    local_barge_in_threshold_dbfs: float = -35.0
+    tools: tuple[dict[str, Any], ...] = ()
+
+    def public(self) -> dict[str, Any]:
+        """What a client may see of the profile (no instructions, no tool internals)."""
+        return {"name": self.name, "description": self.description, "model": self.model, "voice": self.voice}
+
+
+BUILTIN_PROFILES: dict[str, Profile] = {
+    "default": Profile(name="default", description="General voice assistant"),
+    "phone": Profile(
+        name="phone",
+        description="Phone agent: short answers, cuts itself off as soon as the caller talks",
+        system_instruction=DEFAULT_INSTRUCTION + " You are on a phone line: keep every answer to one or two sentences.",
+        local_barge_in=True,
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the process needs; build with `Settings.load()` (CLI) or directly (tests)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    config_file: Path | None = None
+    log_level: str = "INFO"
+    profiles: Mapping[str, Profile] = field(default_factory=lambda: dict(BUILTIN_PROFILES))
+
+    # The Live side.
+    gemini_api_key: str | None = None
+    vertex: bool = False
+    vertex_project: str | None = None
+    vertex_location: str | None = None
+    live_base_url: str | None = None
+    live_ca_file: Path | None = None
+    live_api_version: str | None = None
+    live_retry_budget_s: float = 30.0  # give up reconnecting a call's Live session after this long
+    emulator_mode: str = "burst"
+    emulator_seed: int | None = None
+
+    # WebRTC.
+    ice_servers: tuple[dict[str, Any], ...] = ()  # RTCIceServer dicts; none by default (no STUN lookups)
+    ice_addresses: tuple[str, ...] = ()  # local addresses for host candidates; empty = every interface
+    ice_relay_only: bool = False
+
+    # Limits and lifecycle.
+    max_calls: int = 100
+    max_call_s: float = 4 * 3600.0
+    idle_timeout_s: float = 600.0  # no caller speech and no model audio for this long ends the call
+    connect_timeout_s: float = 30.0  # offer answered -> media flowing, else the call ends
+    caller_grace_s: float = 30.0  # a vanished caller may resume within this window
+    caller_silence_s: float = 4.0  # no RTP and no data-channel message for this long = vanished
+    drain_s: float = 30.0  # on shutdown, calls get this long to finish
+    max_body_bytes: int = 64 * 1024
+    api_tokens: tuple[str, ...] = ()  # bearer tokens accepted on /v1 and /whip; empty = open
+
+    @property
+    def live_backend(self) -> LiveBackend:
+        if self.live_base_url:
+            return LiveBackend.CUSTOM
+        if self.vertex:
+            return LiveBackend.VERTEX
+        if self.gemini_api_key:
+            return LiveBackend.GEMINI
+        return LiveBackend.EMULATOR
+
+    @classmethod
+    def load(cls, flags: Mapping[str, Any] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from flags (None = not given), then the environment, then defaults."""
+        env = os.environ if env is None else env
+        flags = {k: v for k, v in (flags or {}).items() if v is not None}
+        values: dict[str, Any] = {}
+        for spec in _ENV_FIELDS:
+            raw = flags.get(spec.name, env.get(spec.env))
+            if raw is not None and raw != "":
+                values[spec.name] = _convert(spec, raw)
+        values["gemini_api_key"] = env.get("GEMINI_API_KEY") or env.get("GOOGLE_API_KEY") or None
+        values["vertex"] = env.get("GOOGLE_GENAI_USE_VERTEXAI", "").lower() in ("1", "true", "yes")
+        values["vertex_project"] = env.get("GOOGLE_CLOUD_PROJECT") or None
+        values["vertex_location"] = env.get("GOOGLE_CLOUD_LOCATION") or None
+        if values["vertex"] and not (values["vertex_project"] and values["vertex_location"]):
+            raise ConfigError("GOOGLE_GENAI_USE_VERTEXAI needs GOOGLE_CLOUD_PROJECT and GOOGLE_CLOUD_LOCATION")
+        config_file = values.get("config_file")
+        if config_file is not None:
+            values["profiles"] = load_profiles(config_file)
+        return cls(**values)
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as loggable JSON, secrets masked."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name in ("gemini_api_key", "api_tokens", "ice_servers") and value:
+                value = "***"
+            elif f.name == "profiles":
+                value = sorted(value)
+            elif isinstance(value, Path):
+                value = str(value)
+            out[f.name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class _EnvField:
+    name: str
+    env: str
+    kind: str  # str | int | float | bool | path | csv | json
+
+
+_ENV_FIELDS = (
+    _EnvField("host", "GATEWAY_HOST", "str"),
+    _EnvField("port", "GATEWAY_PORT", "int"),
+    _EnvField("config_file", "GATEWAY_CONFIG", "path"),
+    _EnvField("log_level", "GATEWAY_LOG_LEVEL", "str"),
+    _EnvField("live_base_url", "GATEWAY_LIVE_BASE_URL", "str"),
+    _EnvField("live_ca_file", "GATEWAY_LIVE_CA_FILE", "path"),
+    _EnvField("live_api_version", "GATEWAY_LIVE_API_VERSION", "str"),
+    _EnvField("live_retry_budget_s", "GATEWAY_LIVE_RETRY_SECONDS", "float"),
+    _EnvField("emulator_mode", "GATEWAY_EMULATOR_MODE", "str"),
+    _EnvField("emulator_seed", "GATEWAY_EMULATOR_SEED", "int"),
+    _EnvField("ice_servers", "GATEWAY_ICE_SERVERS", "json"),
+    _EnvField("ice_addresses", "GATEWAY_ICE_ADDRESSES", "csv"),
+    _EnvField("ice_relay_only", "GATEWAY_ICE_RELAY_ONLY", "bool"),
+    _EnvField("max_calls", "GATEWAY_MAX_CALLS", "int"),
+    _EnvField("max_call_s", "GATEWAY_MAX_CALL_SECONDS", "float"),
+    _EnvField("idle_timeout_s", "GATEWAY_IDLE_TIMEOUT_SECONDS", "float"),
+    _EnvField("connect_timeout_s", "GATEWAY_CONNECT_TIMEOUT_SECONDS", "float"),
+    _EnvField("caller_grace_s", "GATEWAY_CALLER_GRACE_SECONDS", "float"),
+    _EnvField("caller_silence_s", "GATEWAY_CALLER_SILENCE_SECONDS", "float"),
+    _EnvField("drain_s", "GATEWAY_DRAIN_SECONDS", "float"),
+    _EnvField("max_body_bytes", "GATEWAY_MAX_BODY_BYTES", "int"),
+    _EnvField("api_tokens", "GATEWAY_API_TOKENS", "csv"),
+)
+
+ENV_VARIABLES = tuple(f.env for f in _ENV_FIELDS)
+
+
+def _convert(spec: _EnvField, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return tuple(raw) if spec.kind == "csv" else raw
+    try:
+        match spec.kind:
+            case "int":
+                return int(raw)
+            case "float":
+                return float(raw)
+            case "bool":
+                return raw.strip().lower() in ("1", "true", "yes", "on")
+            case "path":
+                return Path(raw)
+            case "csv":
+                return tuple(part.strip() for part in raw.split(",") if part.strip())
+            case "json":
+                value = json.loads(raw)
+                return tuple(value if isinstance(value, list) else [value])
+            case _:
+                return raw
+    except ValueError as exc:
+        raise ConfigError(f"{spec.env}={raw!r}: {exc}") from None
+
+
+def load_profiles(path: Path) -> dict[str, Profile]:
+    """Profiles from a TOML file with `[profiles.<name>]` tables; the built-in ones stay unless redefined."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+    profiles = dict(BUILTIN_PROFILES)
+    for name, table in data.get("profiles", {}).items():
+        profiles[name] = profile_from_table(name, table)
+    return profiles
+
+
+def profile_from_table(name: str, table: Mapping[str, Any]) -> Profile:
+    """One profile from its TOML table; unknown keys are an error, so typos do not pass silently."""
+    table = dict(table)
+    try:
+        vad = VadProfile(**table.pop("vad", {}))
+        compression = CompressionProfile(**table.pop("context_compression", {}))
+        tools = tuple(table.pop("tools", ()))
+        profile = Profile(name=name, vad=vad, compression=compression, tools=tools, **table)
+    except TypeError as exc:
+        raise ConfigError(f"profile {name!r}: {exc}") from None
+    for tool in profile.tools:
+        if not isinstance(tool, dict) or "name" not in tool:
+            raise ConfigError(f"profile {name!r}: every tool needs a name")
+    for label, value in (("start", profile.vad.start_sensitivity), ("end", profile.vad.end_sensitivity)):
+        if value not in ("high", "low"):
+            raise ConfigError(f"profile {name!r}: vad.{label}_sensitivity must be 'high' or 'low'")
+    return profile
