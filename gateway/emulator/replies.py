@@ -9,7 +9,8 @@ import random
 from dataclasses import dataclass
 
 import numpy as np
-import soxr
+
+from gateway.media.resample import resample
 
 from .config import TimingMode
 
@@ -31,7 +32,7 @@ def parrot(utterance16k: np.ndarray) -> np.ndarray:
     """The utterance itself at 24 kHz, otherwise unchanged (int16 in, int16 out)."""
     if utterance16k.size == 0:
         return np.zeros(0, dtype=np.int16)
-    return np.asarray(soxr.resample(utterance16k, INPUT_RATE, OUTPUT_RATE, quality="VHQ"), dtype=np.int16)
+    return resample(utterance16k, INPUT_RATE, OUTPUT_RATE)
 
 
 def tone() -> np.ndarray:

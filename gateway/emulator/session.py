@@ -19,7 +19,8 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 import numpy as np
-import soxr
+
+from gateway.media.resample import StreamResampler
 
 from . import wire
 from .conversation import Conversation
@@ -102,6 +103,7 @@ class Session:
         self._rng = rng
         self._label = label
         self._detector = TurnDetector(setup.activity)
+        self._input_resampler: StreamResampler | None = None  # for audio sent at another rate
         self._jobs: deque[Job] = deque(maxlen=MAX_QUEUED_TURNS)
         self._reply: ActiveReply | None = None
         self._resumable_sent: bool | None = None
@@ -184,7 +186,9 @@ class Session:
         if not 8000 <= rate <= 48000:
             raise ProtocolError(INVALID_ARGUMENT, f"unsupported audio rate {rate}")
         if rate != INPUT_RATE:  # the real service resamples any input rate
-            samples = np.asarray(soxr.resample(samples, rate, INPUT_RATE), dtype=np.int16)
+            if self._input_resampler is None or self._input_resampler.in_rate != rate:
+                self._input_resampler = StreamResampler(rate, INPUT_RATE)
+            samples = self._input_resampler.process(samples)
         self._link.counts["audio"] += 1
         self.audio_in_samples += samples.size
         self.conversation.audio_in_samples += samples.size

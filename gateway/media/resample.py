@@ -64,6 +64,12 @@ class StreamResampler:
         return av.AudioResampler(format="s16", layout="mono", rate=self.out_rate, options=SWR_OPTIONS)
 
 
+def resample(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
+    """Convert a whole int16 mono clip at once, the filter's tail included."""
+    converter = StreamResampler(in_rate, out_rate)
+    return np.concatenate((converter.process(samples), converter.flush()))
+
+
 def downmix(samples: np.ndarray, channels: int) -> np.ndarray:
     """Average interleaved int16 channels to mono (mono input is returned as is)."""
     if channels == 1:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import soxr
+
+from gateway.media.resample import resample
 
 RATE_IN = 16_000
 RATE_OUT = 24_000
@@ -48,7 +49,7 @@ def utterance(
 
 def expected_reply(speech16k: np.ndarray) -> np.ndarray:
     """What the parrot should send back: the speech at 24 kHz."""
-    return soxr.resample(speech16k, RATE_IN, RATE_OUT, quality="VHQ").astype(np.int16)
+    return resample(speech16k, RATE_IN, RATE_OUT)
 
 
 def peak_ncc(a: np.ndarray, b: np.ndarray) -> float:

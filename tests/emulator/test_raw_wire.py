@@ -12,6 +12,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from gateway.emulator import Emulator
+from gateway.media.resample import StreamResampler
 
 from .conftest import MODEL, Recorder, client_for, live_config, send_audio
 from .signals import RATE_IN, expected_reply, from_pcm, pcm, peak_ncc, utterance
@@ -103,7 +104,9 @@ async def test_audio_at_another_rate_is_resampled_to_16khz(emu: Emulator) -> Non
         data = base64.b64encode(bytes(2 * 4800)).decode()  # 100 ms at 48 kHz
         await ws.send(json.dumps({"realtimeInput": {"audio": {"data": data, "mimeType": "audio/pcm;rate=48000"}}}))
         await emu.wait_for(lambda: emu.connections[0].audio_in_samples > 0)
-    assert emu.connections[0].audio_in_samples == RATE_IN // 10
+    # A streaming converter holds back its filter delay until more audio comes.
+    held_back = RATE_IN // 10 - emu.connections[0].audio_in_samples
+    assert 0 <= held_back <= StreamResampler(48_000, RATE_IN).delay_s * RATE_IN + 1
 
 
 @pytest.mark.parametrize(
