@@ -1,0 +1,121 @@
+"""The calls API (design.md section 4): create, resume, inspect, trickle and end calls."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from gateway.api.keys import CALLS
+from gateway.call import Call
+from gateway.errors import GatewayError
+from gateway.peer import add_remote_candidates
+
+SDP = "application/sdp"
+JSON = "application/json"
+SDPFRAG = "application/trickle-ice-sdpfrag"
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/v1/calls")
+async def create_call(request: web.Request) -> web.StreamResponse:
+    if request.content_type == SDP:
+        return await _sdp_call(request)
+    if request.content_type != JSON:
+        raise GatewayError(415, "unsupported_media_type", f"send {JSON} or {SDP}, not {request.content_type!r}")
+    body = await _json_object(request)
+    if "resume" in body:
+        return await _resume(request, body)
+    if body.get("type") != "offer" or not isinstance(body.get("sdp"), str):
+        raise GatewayError(400, "bad_request", 'the body needs "type": "offer" and an "sdp" string')
+    profile = body.get("profile")
+    if profile is not None and not isinstance(profile, str):
+        raise GatewayError(400, "bad_request", '"profile" must be a string')
+    metadata = body.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise GatewayError(400, "bad_request", '"metadata" must be an object')
+    call, answer = await request.app[CALLS].create(body["sdp"], profile)
+    call.metadata = metadata
+    return _json_answer(call, answer)
+
+
+@routes.post("/whip")
+async def whip(request: web.Request) -> web.StreamResponse:
+    if request.content_type != SDP:
+        raise GatewayError(415, "unsupported_media_type", f"WHIP takes {SDP}, not {request.content_type!r}")
+    return await _sdp_call(request)
+
+
+@routes.get("/v1/calls/{call_id}")
+async def get_call(request: web.Request) -> web.StreamResponse:
+    call = request.app[CALLS].get(request.match_info["call_id"])
+    return web.json_response({**call.snapshot(), "metadata": call.metadata})
+
+
+@routes.delete("/v1/calls/{call_id}")
+async def delete_call(request: web.Request) -> web.StreamResponse:
+    await request.app[CALLS].hang_up(request.match_info["call_id"], "hangup")
+    return web.Response(status=204)
+
+
+@routes.patch("/v1/calls/{call_id}")
+async def trickle(request: web.Request) -> web.StreamResponse:
+    call = request.app[CALLS].get(request.match_info["call_id"])
+    if request.content_type != SDPFRAG:
+        raise GatewayError(415, "unsupported_media_type", f"send {SDPFRAG}")
+    if_match = request.headers.get("If-Match")
+    if if_match not in (None, "*", _etag(call)):
+        raise GatewayError(412, "precondition_failed", "the ETag does not match this call's session")
+    if call.leg is None:
+        raise GatewayError(409, "no_peer", "the call has no peer connection to add candidates to")
+    await add_remote_candidates(call.leg.pc, await request.text())
+    return web.Response(status=204)
+
+
+async def _sdp_call(request: web.Request) -> web.StreamResponse:
+    offer = await request.text()
+    call, answer = await request.app[CALLS].create(offer, request.query.get("profile"))
+    return web.Response(
+        status=201,
+        text=answer,
+        content_type=SDP,
+        headers={"Location": _location(call), "ETag": _etag(call)},
+    )
+
+
+async def _resume(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    resume = body["resume"]
+    if not isinstance(resume, dict) or not all(isinstance(resume.get(k), str) for k in ("call_id", "token")):
+        raise GatewayError(400, "bad_request", '"resume" needs "call_id" and "token" strings')
+    if not isinstance(body.get("sdp"), str):
+        raise GatewayError(400, "bad_request", 'a resume needs the new peer connection\'s "sdp" offer')
+    call, answer = await request.app[CALLS].resume(resume["call_id"], resume["token"], body["sdp"])
+    return _json_answer(call, answer)
+
+
+def _json_answer(call: Call, answer: str) -> web.Response:
+    return web.json_response(
+        {"call_id": call.id, "type": "answer", "sdp": answer, "resume_token": call.resume_token},
+        status=201,
+        headers={"Location": _location(call), "ETag": _etag(call)},
+    )
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    try:
+        body = json.loads(await request.text())
+    except ValueError:
+        raise GatewayError(400, "bad_json", "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise GatewayError(400, "bad_json", "the body must be a JSON object")
+    return body
+
+
+def _location(call: Call) -> str:
+    return f"/v1/calls/{call.id}"
+
+
+def _etag(call: Call) -> str:
+    return f'"{call.id}.{call.attachments}"'

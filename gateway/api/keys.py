@@ -1,0 +1,14 @@
+"""Typed application state shared by the handlers."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from gateway.calls import CallManager
+from gateway.config import Settings
+
+SETTINGS = web.AppKey("settings", Settings)
+CALLS = web.AppKey("calls", CallManager)
+EMULATED = web.AppKey("emulated", bool)  # the Live side is an emulator: replies are the caller's own voice
+METRICS = web.AppKey("metrics", CollectorRegistry)

@@ -1,0 +1,83 @@
+"""The aiohttp application factory: routes, middleware, and what lives as long as the app.
+
+`create_app(settings)` is used by `gateway serve` and by the tests alike. Resources start and stop in
+`cleanup_ctx`, in order: the Live endpoint (the embedded emulator when there are no credentials), then the
+call manager. On shutdown the manager drains first: calls get `drain_s` to finish.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from gateway.api import calls as calls_api
+from gateway.api import health as health_api
+from gateway.api.errors import bearer_auth, json_errors
+from gateway.api.keys import CALLS, EMULATED, METRICS, SETTINGS
+from gateway.calls import CallManager
+from gateway.config import LiveBackend, Settings
+from gateway.emulator import Emulator, EmulatorConfig
+from gateway.live.client import LiveEndpoint, make_client
+from gateway.metrics import registry_for
+from gateway.peer import restrict_host_addresses
+
+log = logging.getLogger(__name__)
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+ENDPOINT = web.AppKey("live_endpoint", LiveEndpoint)
+EMULATOR = web.AppKey("emulator", Emulator)
+
+
+def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = None) -> web.Application:
+    """The gateway. `emulator_config` tunes the embedded emulator (used only when there are no credentials)."""
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[json_errors, bearer_auth(settings.api_tokens, _needs_auth)],
+    )
+    app[SETTINGS] = settings
+    app[EMULATED] = settings.live_backend is LiveBackend.EMULATOR
+
+    async def live_endpoint(app: web.Application) -> AsyncIterator[None]:
+        if settings.live_backend is not LiveBackend.EMULATOR:
+            app[ENDPOINT] = LiveEndpoint(settings.live_base_url, settings.live_ca_file)
+            log.info("Live API: %s%s", settings.live_backend.value,
+                     f" at {settings.live_base_url}" if settings.live_base_url else "")
+            yield
+            return
+        config = emulator_config or EmulatorConfig(mode=settings.emulator_mode, seed=settings.emulator_seed)
+        async with Emulator(config) as emulator:
+            app[EMULATOR] = emulator
+            app[ENDPOINT] = LiveEndpoint(emulator.url, emulator.ca_file)
+            log.info("Live API: built-in emulator at %s (mode %s)", emulator.url, config.mode)
+            yield
+
+    async def call_manager(app: web.Application) -> AsyncIterator[None]:
+        if settings.ice_addresses:
+            restrict_host_addresses(settings.ice_addresses)
+        manager = CallManager(settings, make_client(settings, app[ENDPOINT]))
+        app[CALLS] = manager
+        app[METRICS] = registry_for(manager)
+        yield
+        await manager.close()
+
+    async def drain(app: web.Application) -> None:
+        await app[CALLS].drain(settings.drain_s)
+
+    app.cleanup_ctx.extend([live_endpoint, call_manager])
+    app.on_shutdown.append(drain)
+    app.add_routes(calls_api.routes)
+    app.add_routes(health_api.routes)
+    app.router.add_get("/", _index)
+    app.router.add_static("/static/", STATIC_DIR, name="static")
+    return app
+
+
+def _needs_auth(path: str) -> bool:
+    return path.startswith("/v1/") or path == "/whip"
+
+
+async def _index(request: web.Request) -> web.StreamResponse:
+    return web.FileResponse(STATIC_DIR / "index.html")

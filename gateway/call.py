@@ -1,0 +1,348 @@
+"""One call: a caller's peer connection (replaceable on resume), its Live session, and its lifecycle.
+
+The data path reads as one walk: `Uplink` (caller track -> 16 kHz chunks) -> `LiveSession.send_audio`;
+Live audio -> `Conversation.on_live_audio` -> `Downlink` (playout buffer + paced track) -> caller.
+Everything the call starts runs in its own TaskGroup and ends with it, whatever ends the call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Callable, Coroutine
+
+import numpy as np
+from aiortc import MediaStreamTrack, RTCPeerConnection
+from google import genai
+
+from gateway.config import Profile, Settings
+from gateway.conversation import Conversation
+from gateway.events import EventChannel, text_of
+from gateway.live.errors import LiveFatalError
+from gateway.live.session import LiveSession
+from gateway.media.downlink import Downlink
+from gateway.media.uplink import Uplink
+from gateway.media.vad import EnergyVad, VadConfig, VadEventKind
+from gateway.peer import CODEC_RATES, apply_offer, create_answer, rtc_configuration
+from gateway.tools import ToolRelay
+
+log = logging.getLogger(__name__)
+
+WATCH_PERIOD_S = 0.1
+# At hang-up, time for the last events (an error, the reason) to reach the caller before the peer closes,
+# including waiting for a data channel that is still opening when a call fails right after the answer.
+LAST_EVENTS_S = 3.0
+
+
+class CallState(StrEnum):
+    CONNECTING = "connecting"  # answered; waiting for ICE/DTLS
+    ACTIVE = "active"
+    DETACHED = "detached"  # the caller is gone; a resume may attach a new peer connection
+    ENDED = "ended"
+
+
+class _Hangup(Exception):
+    """Raised inside the call's TaskGroup to cancel everything it runs."""
+
+
+@dataclass
+class Leg:
+    """One peer connection of the call (the first, or one attached by a resume)."""
+
+    pc: RTCPeerConnection
+    codec: str
+    created_at: float
+    has_events: bool  # the offer negotiated a data channel
+    connected_at: float | None = None
+    uplink: Uplink | None = None
+
+
+class Call:
+    def __init__(
+        self,
+        profile: Profile,
+        settings: Settings,
+        client: genai.Client,
+        *,
+        on_ended: Callable[[Call], None] = lambda call: None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.id = secrets.token_urlsafe(12)
+        self.profile = profile
+        self.settings = settings
+        self.resume_token = secrets.token_urlsafe(24)
+        self.state = CallState.CONNECTING
+        self.created_at = time.time()
+        self.end_reason: str | None = None
+        self.metadata: dict[str, Any] = {}  # the caller's, from POST /v1/calls; shown by GET, never interpreted
+        self.attachments = 0
+        self._clock = clock
+        self._started_at = clock()
+        self._on_ended = on_ended
+        self.events = EventChannel(
+            self.id,
+            {"text": self._on_text, "ping": self._on_ping, "tool_result": self._on_tool_result, "hangup": self._on_hangup},
+            clock,
+        )
+        self.tools = ToolRelay(self.events, lambda responses: self.live.send_tool_responses(responses), clock)
+        self.conversation = Conversation(
+            self.events, self.tools, local_barge_in=profile.local_barge_in, ready_event=self._ready_event, clock=clock
+        )
+        self._caller_vad = EnergyVad(
+            16_000,
+            VadConfig(
+                start_threshold_dbfs=profile.local_barge_in_threshold_dbfs,
+                end_threshold_dbfs=profile.local_barge_in_threshold_dbfs - 5,
+                start_ms=60,
+                end_ms=300,
+            ),
+        )
+        self.live = LiveSession(
+            client,
+            profile,
+            self.id,
+            self.conversation,
+            retry_budget_s=settings.live_retry_budget_s,
+            caller_speaking=lambda: self._caller_vad.speaking,
+        )
+        self.leg: Leg | None = None
+        self.downlink: Downlink | None = None
+        self.attach_lock = asyncio.Lock()  # one offer at a time (a resume spends the token exactly once)
+        self._tg: asyncio.TaskGroup | None = None
+        self._running = asyncio.Event()
+        self._ended = asyncio.Event()
+        self._caller_spoke_at = self._started_at  # with the model's last audio, for the idle timeout
+        self._grace_until: float | None = None
+
+    # ----- lifecycle -----
+
+    async def run(self) -> None:
+        """The call's whole life. Returns once it has ended and everything it started is gone."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                self._tg = tg
+                self._running.set()
+                tg.create_task(self._run_live(), name=f"call-live-{self.id}")
+                tg.create_task(self._watch(), name=f"call-watch-{self.id}")
+                await self._ended.wait()
+                raise _Hangup
+        except* _Hangup:
+            pass
+        except* Exception:
+            log.exception("call %s: failed", self.id)
+            self.end_reason = self.end_reason or "internal_error"
+        finally:
+            await self._teardown()
+
+    def end(self, reason: str) -> None:
+        """End the call (idempotent); `run()` then tears everything down."""
+        if self.end_reason is None:
+            self.end_reason = reason
+            log.info("call %s: ending (%s)", self.id, reason)
+        self._ended.set()
+
+    @property
+    def ended(self) -> bool:
+        return self._ended.is_set()
+
+    async def attach(self, offer_sdp: str) -> str:
+        """Answer `offer_sdp` with a new peer connection for this call; returns the answer SDP.
+
+        Used for the first offer and for a resume. Raises OfferError (and leaves the call as it was) if the
+        offer cannot be answered.
+        """
+        await self._running.wait()
+        pc = RTCPeerConnection(rtc_configuration(self.settings.ice_servers, self.settings.ice_relay_only))
+        leg = Leg(pc=pc, codec="", created_at=self._clock(), has_events="m=application" in offer_sdp)
+        pc.on("track", lambda track: self._on_track(leg, track))
+        pc.on("datachannel", lambda channel: self.leg is leg and self.events.attach(channel))
+        pc.on("connectionstatechange", lambda: self._on_connection_state(leg))
+        try:
+            leg.codec = await apply_offer(pc, offer_sdp)
+            pc.addTrack(self._outbound_track(CODEC_RATES[leg.codec]))
+            answer = await create_answer(pc)
+        except BaseException:
+            await pc.close()
+            raise
+        previous, self.leg = self.leg, leg
+        if previous is not None:
+            self._spawn(previous.pc.close(), "close-previous-peer")
+        self.events.detach()
+        self.conversation.muted = False
+        self.state = CallState.CONNECTING
+        self._grace_until = None
+        self.attachments += 1
+        log.info("call %s: peer connection %d answered (%s)", self.id, self.attachments, leg.codec)
+        return answer
+
+    def rotate_resume_token(self) -> None:
+        """A resume spent the token: the next resume needs the new one."""
+        self.resume_token = secrets.token_urlsafe(24)
+
+    def _outbound_track(self, rate: int) -> MediaStreamTrack:
+        if self.downlink is not None and self.downlink.out_rate == rate:
+            return self.downlink.new_track()
+        if self.downlink is not None:
+            self.downlink.track.stop()
+        self.downlink = self.conversation.downlink = Downlink(rate, call_id=self.id)
+        return self.downlink.track
+
+    def _detach(self, why: str) -> None:
+        """The caller is gone: keep the conversation for a grace window in which it may resume."""
+        if self.state in (CallState.DETACHED, CallState.ENDED) or self.leg is None:
+            return
+        log.info("call %s: caller detached (%s); %.0f s to resume", self.id, why, self.settings.caller_grace_s)
+        self.state = CallState.DETACHED
+        self._grace_until = self._clock() + self.settings.caller_grace_s
+        self.events.detach()
+        self.conversation.muted = True
+        if self.downlink is not None:
+            self.downlink.interrupt()  # nobody is listening; do not play stale audio on resume
+        self._spawn(self.leg.pc.close(), "close-detached-peer")
+
+    async def _teardown(self) -> None:
+        self._tg = None
+        detached = self.state is CallState.DETACHED
+        self.state = CallState.ENDED
+        self.events.send({"type": "ended", "reason": self.end_reason})
+        if self.leg is not None:
+            if self.leg.has_events and not detached:
+                await self._deliver_last_events()
+            await self.leg.pc.close()
+        if self.downlink is not None:
+            self.downlink.track.stop()
+        log.info("call %s: ended (%s) after %.1f s", self.id, self.end_reason, self._clock() - self._started_at)
+        self._on_ended(self)
+
+    async def _deliver_last_events(self) -> None:
+        """Wait (bounded) until the events channel is open and has sent everything queued."""
+        deadline = self._clock() + LAST_EVENTS_S
+        while self._clock() < deadline:
+            channel = self.events.channel
+            if channel is not None and channel.readyState == "open" and self.events.backlog == 0:
+                if channel.bufferedAmount == 0:
+                    return
+            elif self.leg is not None and self.leg.pc.connectionState in ("failed", "closed"):
+                return
+            await asyncio.sleep(0.02)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        assert self._tg is not None, "the call is not running"
+        self._tg.create_task(coro, name=f"{name}-{self.id}")
+
+    async def _run_live(self) -> None:
+        try:
+            await self.live.run()
+        except LiveFatalError as exc:
+            log.warning("call %s: %s", self.id, exc.message)
+            self.events.error(exc.code, exc.message)
+            self.end(exc.code)
+
+    async def _watch(self) -> None:
+        """Limits and liveness, checked a few times a second."""
+        settings = self.settings
+        while True:
+            await asyncio.sleep(WATCH_PERIOD_S)
+            now = self._clock()
+            if now - self._started_at > settings.max_call_s:
+                self.events.error("max_duration", f"calls are limited to {settings.max_call_s:.0f} s")
+                self.end("max_duration")
+            elif now - max(self._caller_spoke_at, self.conversation.last_model_audio_at) > settings.idle_timeout_s:
+                self.events.error("idle_timeout", f"nothing was said for {settings.idle_timeout_s:.0f} s")
+                self.end("idle_timeout")
+            elif self.state is CallState.DETACHED and self._grace_until is not None and now > self._grace_until:
+                self.end("caller_gone")
+            elif self.state is CallState.CONNECTING and self.leg and now - self.leg.created_at > settings.connect_timeout_s:
+                if self.attachments == 1:
+                    self.end("connect_timeout")
+                else:
+                    self._detach("resumed peer connection never connected")
+            elif self.state is CallState.ACTIVE and self._caller_silent_for(now) > settings.caller_silence_s:
+                self._detach(f"no media or data from the caller for {settings.caller_silence_s:.0f} s")
+            self.tools.expire(now)
+            self.conversation.refresh()
+
+    def _caller_silent_for(self, now: float) -> float:
+        leg = self.leg
+        assert leg is not None and leg.connected_at is not None
+        heard = max(leg.connected_at, self.events.last_activity, leg.uplink.last_frame_at if leg.uplink else 0.0)
+        return now - heard
+
+    # ----- caller side -----
+
+    def _on_connection_state(self, leg: Leg) -> None:
+        state = leg.pc.connectionState
+        if leg is not self.leg or self.ended:
+            return
+        if state == "connected" and self.state is CallState.CONNECTING:
+            leg.connected_at = self._clock()
+            self.state = CallState.ACTIVE
+            log.info("call %s: media connected", self.id)
+        elif state in ("failed", "closed") and self.state in (CallState.ACTIVE, CallState.CONNECTING):
+            self._detach(f"peer connection {state}")
+
+    def _on_track(self, leg: Leg, track: MediaStreamTrack) -> None:
+        if track.kind != "audio" or leg.uplink is not None:
+            log.info("call %s: ignoring %s track", self.id, track.kind)
+            return
+        leg.uplink = Uplink(track, self._on_caller_audio, call_id=self.id)
+        self._spawn(leg.uplink.run(), "uplink")
+
+    def _on_caller_audio(self, pcm16: bytes) -> None:
+        """A chunk of caller audio, 16 kHz: to Live, and through the local VAD."""
+        self.live.send_audio(pcm16)
+        for event in self._caller_vad.process(np.frombuffer(pcm16, dtype=np.int16)):
+            if event.kind is VadEventKind.START:
+                self.conversation.caller_started_speaking()
+        if self._caller_vad.speaking:
+            self._caller_spoke_at = self._clock()
+
+    def _on_text(self, event: dict[str, Any]) -> None:
+        text = text_of(event)
+        if not self.live.send_text(text):
+            self.events.error("busy", "too much input is waiting for the Live API; try again")
+        self._caller_spoke_at = self._clock()
+
+    def _on_ping(self, event: dict[str, Any]) -> None:
+        self.events.send({"type": "pong", "id": event.get("id"), "time": time.time()})
+
+    def _on_hangup(self, event: dict[str, Any]) -> None:
+        self.end("caller_hangup")
+
+    def _on_tool_result(self, event: dict[str, Any]) -> None:
+        self.tools.on_result(event)
+
+    def _ready_event(self) -> dict[str, Any]:
+        return {"type": "ready", "call_id": self.id, "profile": self.profile.name, "model": self.profile.model,
+                "codec": self.leg.codec if self.leg else None, "resume_token": self.resume_token}
+
+    # ----- reporting -----
+
+    def counters(self) -> dict[str, int]:
+        stats = self.live.stats
+        underruns = self.downlink.stats().get("underruns", 0) if self.downlink else 0
+        return {"live_reconnects": stats.reconnects, "live_handovers": stats.handovers, "playout_underruns": underruns}
+
+    def snapshot(self) -> dict[str, Any]:
+        leg = self.leg
+        return {
+            "call_id": self.id,
+            "state": self.state.value,
+            "conversation": self.conversation.state.value if self.conversation.state else None,
+            "profile": self.profile.name,
+            "model": self.profile.model,
+            "codec": leg.codec if leg else None,
+            "created_at": self.created_at,
+            "duration_s": round(self._clock() - self._started_at, 3),
+            "attachments": self.attachments,
+            "end_reason": self.end_reason,
+            "uplink": leg.uplink.stats() if leg and leg.uplink else None,
+            "downlink": self.downlink.stats() if self.downlink else None,
+            "live": {**vars(self.live.stats), "handle": bool(self.live.handle),
+                     "uplink_backlog_s": round(self.live.uplink_backlog_s, 3)},
+            "events": {"received": self.events.received, "rejected": self.events.rejected},
+        }

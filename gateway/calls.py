@@ -1,0 +1,135 @@
+"""The session manager: every call of this process, from offer to hang-up, and the limits around them."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+from collections import Counter
+from collections.abc import Callable
+
+from google import genai
+
+from gateway.call import Call, CallState
+from gateway.config import Settings
+from gateway.errors import GatewayError
+from gateway.peer import check_offer
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 5
+
+
+class CallManager:
+    """Owns every call task: each is awaited on hang-up and on shutdown, so none outlives the app."""
+
+    def __init__(self, settings: Settings, client: genai.Client, *, on_change: Callable[[], None] = lambda: None):
+        self.settings = settings
+        self._client = client
+        self._calls: dict[str, Call] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._on_change = on_change
+        self.draining = False
+        self.ended_by_reason: Counter[str] = Counter()
+        self.created_total = 0
+        self._ended_counters: Counter[str] = Counter()
+
+    def __len__(self) -> int:
+        return len(self._calls)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(list(self._calls.values()))
+
+    @property
+    def accepting(self) -> bool:
+        return not self.draining and len(self._calls) < self.settings.max_calls
+
+    def get(self, call_id: str) -> Call:
+        call = self._calls.get(call_id)
+        if call is None or call.ended:
+            raise GatewayError(404, "call_not_found", f"no call {call_id!r} (it ended or never existed)")
+        return call
+
+    async def create(self, offer_sdp: str, profile_name: str | None) -> tuple[Call, str]:
+        """A new call answering `offer_sdp`; returns it and the answer SDP."""
+        check_offer(offer_sdp)
+        self._check_capacity()
+        name = profile_name or "default"
+        profile = self.settings.profiles.get(name)
+        if profile is None:
+            raise GatewayError(400, "unknown_profile", f"no profile {name!r}; see GET /v1/profiles")
+        call = Call(profile, self.settings, self._client, on_ended=self._forget)
+        self._calls[call.id] = call
+        self._tasks[call.id] = asyncio.create_task(call.run(), name=f"call-{call.id}")
+        self.created_total += 1
+        try:
+            async with call.attach_lock:
+                answer = await call.attach(offer_sdp)
+        except BaseException:
+            call.end("bad_offer")
+            await self._finish(call.id)
+            raise
+        self._on_change()
+        return call, answer
+
+    async def resume(self, call_id: str, token: str, offer_sdp: str) -> tuple[Call, str]:
+        """Attach a new peer connection to a call in its grace window; spends the token, returns a new one."""
+        check_offer(offer_sdp)
+        call = self.get(call_id)
+        async with call.attach_lock:
+            if call.ended:
+                raise GatewayError(404, "call_not_found", f"call {call_id!r} has ended")
+            if not hmac.compare_digest(call.resume_token.encode(), token.encode()):
+                raise GatewayError(403, "bad_resume_token", "the resume token is not valid for this call")
+            if call.state is CallState.DETACHED:
+                log.info("call %s: resuming", call.id)
+            answer = await call.attach(offer_sdp)
+            call.rotate_resume_token()
+        return call, answer
+
+    async def hang_up(self, call_id: str, reason: str = "hangup") -> None:
+        """End a call and wait until everything it held is released."""
+        self.get(call_id).end(reason)
+        await self._finish(call_id)
+
+    async def drain(self, timeout_s: float) -> None:
+        """Stop taking calls; give those in progress `timeout_s` to finish, then end them."""
+        self.draining = True
+        self._on_change()
+        if self._tasks:
+            log.info("draining: %d calls in progress, waiting up to %.0f s", len(self._tasks), timeout_s)
+            await asyncio.wait(list(self._tasks.values()), timeout=timeout_s)
+        await self.close()
+
+    async def close(self) -> None:
+        """End every call and wait for all of them."""
+        for call in list(self._calls.values()):
+            call.end("server_shutdown")
+        await asyncio.gather(*(self._finish(call_id) for call_id in list(self._tasks)))
+
+    def totals(self) -> Counter[str]:
+        """Counters summed over every call this process has had (for /metrics)."""
+        totals = Counter(self._ended_counters)
+        for call in self._calls.values():
+            totals.update(call.counters())
+        return totals
+
+    def _check_capacity(self) -> None:
+        if self.draining:
+            raise GatewayError(503, "draining", "this gateway is shutting down; try another",
+                               {"Retry-After": str(RETRY_AFTER_S)})
+        if len(self._calls) >= self.settings.max_calls:
+            raise GatewayError(503, "at_capacity", f"this gateway is at its limit of {self.settings.max_calls} calls",
+                               {"Retry-After": str(RETRY_AFTER_S)})
+
+    async def _finish(self, call_id: str) -> None:
+        task = self._tasks.get(call_id)
+        if task is not None:
+            await asyncio.shield(task)
+
+    def _forget(self, call: Call) -> None:
+        self._calls.pop(call.id, None)
+        self._tasks.pop(call.id, None)
+        self.ended_by_reason[call.end_reason or "unknown"] += 1
+        self._ended_counters.update(call.counters())
+        self._on_change()

@@ -1,0 +1,42 @@
+"""Prometheus metrics, read from the call manager at scrape time (prometheus-client does the text format).
+
+A collector per application (not the global registry) keeps several apps in one process, as in tests,
+from sharing figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from gateway.calls import CallManager
+
+
+class GatewayCollector:
+    def __init__(self, calls: CallManager) -> None:
+        self._calls = calls
+
+    def collect(self) -> Iterator[Metric]:
+        calls = self._calls
+        yield GaugeMetricFamily("gateway_calls_active", "Calls in progress", value=len(calls))
+        yield GaugeMetricFamily("gateway_draining", "1 while the gateway is draining", value=int(calls.draining))
+        yield CounterMetricFamily("gateway_calls_created", "Calls created", value=calls.created_total)
+        ended = CounterMetricFamily("gateway_calls_ended", "Calls ended, by reason", labels=["reason"])
+        for reason, count in sorted(calls.ended_by_reason.items()):
+            ended.add_metric([reason], count)
+        yield ended
+        totals = calls.totals()
+        for name, help_text in (
+            ("live_reconnects", "Live connections re-established after a failure"),
+            ("live_handovers", "Live connections replaced after a GoAway"),
+            ("playout_underruns", "Gaps inside model replies (playout buffer ran dry)"),
+        ):
+            yield CounterMetricFamily(f"gateway_{name}", help_text, value=totals.get(name, 0))
+
+
+def registry_for(calls: CallManager) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=True)
+    registry.register(GatewayCollector(calls))  # type: ignore[arg-type]
+    return registry
