@@ -1,0 +1,71 @@
+"""What a new user does: `gateway serve` with no key, then `gateway call --play --record` against it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from pathlib import Path
+
+import aiohttp
+import numpy as np
+
+from gateway.signals import silence, speech_like
+from gateway.wavfile import read_wav, write_wav
+from tests.audio import best_match, to_rate
+
+CREDENTIALS = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GATEWAY_LIVE_BASE_URL")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def _wait_healthy(url: str, timeout: float = 20.0) -> None:
+    async with asyncio.timeout(timeout), aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(f"{url}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+
+
+async def test_serve_without_a_key_and_call_it_from_the_command_line(tmp_path: Path) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if k not in CREDENTIALS}
+    env.update(GATEWAY_PORT=str(port), GATEWAY_ICE_ADDRESSES="127.0.0.1", GATEWAY_DRAIN_SECONDS="1")
+    server = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "serve", env=env, stderr=asyncio.subprocess.PIPE
+    )
+    try:
+        await _wait_healthy(url)
+        utterance = speech_like(1.2, seed=21)
+        write_wav(tmp_path / "in.wav", np.concatenate([utterance, silence(1.0)]), 16_000)
+        call = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway", "call", url, "--play", str(tmp_path / "in.wav"),
+            "--record", str(tmp_path / "out.wav"), "--seconds", "6",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        stdout, stderr = await asyncio.wait_for(call.communicate(), timeout=30)
+        assert call.returncode == 0, stderr.decode()
+        events = [json.loads(line) for line in stdout.decode().splitlines()]
+        kinds = [e["type"] for e in events]
+        assert "ready" in kinds and "turn_complete" in kinds, kinds
+        assert {"type": "transcript", "role": "model", "text": "reply 1", "final": True} in events
+        recorded, rate = read_wav(tmp_path / "out.wav")
+        assert best_match(utterance, to_rate(recorded, rate, 16_000))[0] > 0.8
+    finally:
+        server.send_signal(signal.SIGTERM)
+        _, log = await asyncio.wait_for(server.communicate(), timeout=20)
+    assert server.returncode == 0, log.decode()[-2000:]
+    first_lines = "\n".join(log.decode().splitlines()[:3])
+    assert "emulator" in first_lines, first_lines
