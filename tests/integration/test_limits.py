@@ -1,0 +1,79 @@
+"""Limits and shutdown: each ends calls cleanly, with the reason told to the caller."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+from aiortc import RTCPeerConnection
+
+from gateway.caller import CallRefused
+from tests.integration.conftest import Gateway
+
+
+@pytest.mark.parametrize("settings", [{"max_calls": 1}], indirect=True)
+async def test_beyond_max_calls_the_gateway_answers_503_with_retry_after(gateway: Gateway, make_caller) -> None:
+    first = make_caller()
+    await first.connect()
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{gateway.url}/readyz") as response:
+            assert response.status == 503 and "Retry-After" in response.headers
+        async with http.post(f"{gateway.url}/v1/calls", json={"type": "offer", "sdp": first.pc.localDescription.sdp}) as response:
+            assert response.status == 503
+            assert response.headers["Retry-After"].isdigit()
+            assert (await response.json())["error"]["code"] == "at_capacity"
+        await first.hang_up()
+        async with http.get(f"{gateway.url}/readyz") as response:
+            assert response.status == 200
+    first.call_id = None
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [({"max_call_s": 1.0}, "max_duration"), ({"idle_timeout_s": 1.0}, "idle_timeout")],
+    indirect=["settings"],
+)
+async def test_a_call_past_its_limit_is_ended_with_the_reason(gateway: Gateway, make_caller, reason: str) -> None:
+    caller = make_caller()
+    await caller.connect()
+    error = await caller.wait_for("error", timeout=10)
+    ended = await caller.wait_for("ended", timeout=10)
+    assert error["code"] == ended["reason"] == reason
+    caller.call_id = None
+
+
+@pytest.mark.parametrize("settings", [{"connect_timeout_s": 1.0}], indirect=True)
+async def test_an_answered_call_whose_media_never_connects_is_ended(gateway: Gateway, no_leaks: None) -> None:
+    pc = RTCPeerConnection()
+    pc.addTransceiver("audio")
+    await pc.setLocalDescription(await pc.createOffer())
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{gateway.url}/v1/calls", json={"type": "offer", "sdp": pc.localDescription.sdp}) as response:
+            call_id = (await response.json())["call_id"]
+        # The answer is never applied: ICE never starts.
+        async with asyncio.timeout(10):
+            while len(gateway.calls):
+                await asyncio.sleep(0.05)
+        async with http.get(f"{gateway.url}/v1/calls/{call_id}") as response:
+            assert response.status == 404
+    assert gateway.calls.ended_by_reason["connect_timeout"] == 1
+    await pc.close()
+
+
+async def test_draining_ends_calls_and_refuses_new_ones(gateway: Gateway, make_caller) -> None:
+    caller = make_caller()
+    await caller.connect()
+    await caller.wait_for("ready")
+    await caller.connected.wait()
+    await gateway.calls.drain(timeout_s=0.2)
+    ended = await caller.wait_for("ended", timeout=10)
+    assert ended["reason"] == "server_shutdown"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{gateway.url}/readyz") as response:
+            assert response.status == 503 and (await response.json())["error"]["code"] == "draining"
+    late = make_caller()
+    with pytest.raises(CallRefused) as refused:
+        await late.connect()
+    assert (refused.value.status, refused.value.code) == (503, "draining")
+    caller.call_id = None
