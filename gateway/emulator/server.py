@@ -174,6 +174,10 @@ class Emulator:
         """The next `count` setups are answered by a close with `code` and `reason` instead of setupComplete."""
         self._state.refusals.extend([SetupRefusal(Close(code, reason))] * count)
 
+    def expire_handles(self) -> None:
+        """Every resumption handle issued so far becomes unknown (they expire after 2 h on the real service)."""
+        self._state.handles.expire_all()
+
     def set_tool_calls(self, enabled: bool) -> None:
         """Answer user turns with a toolCall (when the setup declares functions) from now on."""
         self._state.tool_calls = enabled

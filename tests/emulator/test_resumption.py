@@ -74,6 +74,15 @@ async def test_an_unknown_handle_is_refused_with_1007(emu: Emulator) -> None:
     assert (refused.resumed_from, refused.closed_code, refused.conversation) == ("no-such-handle", 1007, None)
 
 
+async def test_an_expired_handle_is_refused_like_an_unknown_one(emu: Emulator) -> None:
+    handle = _handles(await _talk(emu, turns=1))[-1]
+    emu.expire_handles()
+    with pytest.raises(errors.APIError) as caught:
+        async with client_for(emu).aio.live.connect(model=MODEL, config=live_config(resume=handle)):
+            pass
+    assert caught.value.code == 1007
+
+
 async def test_exclusive_resume_refuses_a_conversation_still_open_elsewhere(make_emulator) -> None:
     emu: Emulator = await make_emulator(exclusive_resume=True)
     async with client_for(emu).aio.live.connect(model=MODEL, config=live_config(resume=None)) as held:

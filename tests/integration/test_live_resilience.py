@@ -107,3 +107,47 @@ async def test_a_bad_key_ends_the_call_with_a_clear_error_and_no_retry_storm(gat
     await asyncio.sleep(1.0)  # long enough for any retry to have happened
     assert len(gateway.emulator.connections) == 1, "a fatal close must not be retried"
     caller.call_id = None  # the gateway already hung up
+
+
+async def test_a_refused_resume_goes_on_in_a_fresh_session_seeded_with_the_conversation(
+    gateway: Gateway, make_caller
+) -> None:
+    caller = make_caller()
+    await caller.connect()
+    await caller.wait_for("ready")
+    await say_and_hear_reply(caller, speech_like(0.6, seed=500))
+    gateway.emulator.expire_handles()  # as if the 2 hours had passed
+    mark = len(caller.events)
+    (live,) = gateway.emulator.active(call_id=caller.call_id)
+    await live.drop()
+    await caller.wait_for("state", lambda e: e["state"] == "listening", since=mark, timeout=10)
+    await say_and_hear_reply(caller, speech_like(0.6, seed=501))
+    assert final_replies(caller) == ["reply 1", "reply 2"], "the re-seeded session must know the first turn"
+    call = gateway.calls.get(caller.call_id)
+    assert (call.live.stats.resumes_refused, call.live.stats.reseeds) == (1, 1)
+    (fresh,) = gateway.emulator.active(call_id=caller.call_id)
+    assert fresh.resumed_from is None
+    assert [turn["role"] for turn in fresh.conversation.history[:2]] == ["user", "model"]
+
+
+@pytest.mark.parametrize("settings", [{"live_retry_budget_s": 1.0}], indirect=True)
+async def test_when_live_stays_unreachable_the_call_gives_up_with_a_clear_error(gateway: Gateway, make_caller) -> None:
+    caller = make_caller()
+    await caller.connect()
+    await caller.wait_for("ready")
+    gateway.emulator.refuse_next_setups(count=1000)
+    (live,) = gateway.emulator.active(call_id=caller.call_id)
+    await live.drop()
+    error = await caller.wait_for("error", timeout=10)
+    assert error["code"] == "live_unavailable" and "gave up" in error["message"]
+    assert (await caller.wait_for("ended", timeout=10))["reason"] == "live_unavailable"
+    caller.call_id = None
+
+
+async def test_every_live_session_asks_for_resumption_and_context_compression(gateway: Gateway, make_caller) -> None:
+    caller = make_caller()
+    await caller.connect()
+    await caller.wait_for("ready")
+    (live,) = gateway.emulator.active(call_id=caller.call_id)
+    assert "sessionResumption" in live.setup
+    assert live.setup["contextWindowCompression"]["slidingWindow"]["targetTokens"] == 12_800
