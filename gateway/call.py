@@ -162,12 +162,13 @@ class Call:
         pc.on("datachannel", lambda channel: self.leg is leg and self.events.attach(channel))
         pc.on("connectionstatechange", lambda: self._on_connection_state(leg))
         try:
-            leg.codec = await apply_offer(pc, offer_sdp)
-            pc.addTrack(self._outbound_track(CODEC_RATES[leg.codec]))
+            sender, leg.codec = await apply_offer(pc, offer_sdp)
             answer = await create_answer(pc)
         except BaseException:
             await pc.close()
             raise
+        # Only now, with an answer to give, touch the outbound audio: a failed offer leaves the call as it was.
+        sender.replaceTrack(self._outbound_track(CODEC_RATES[leg.codec]))
         previous, self.leg = self.leg, leg
         if previous is not None:
             self._spawn(previous.pc.close(), "close-previous-peer")

@@ -16,6 +16,7 @@ from aiortc import (
     RTCConfiguration,
     RTCIceServer,
     RTCPeerConnection,
+    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.exceptions import OperationError
@@ -72,8 +73,9 @@ def rtc_configuration(ice_servers: Sequence[dict[str, Any]], relay_only: bool) -
     )
 
 
-async def apply_offer(pc: RTCPeerConnection, sdp: str) -> str:
-    """Set the remote offer; returns the codec the answer will use. Raises OfferError for what aiortc refuses."""
+async def apply_offer(pc: RTCPeerConnection, sdp: str) -> tuple[RTCRtpSender, str]:
+    """Set the remote offer and answer audio send-receive; returns the audio sender (still without a track)
+    and the codec it will use. Raises OfferError for what aiortc refuses."""
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
     except OperationError:
@@ -90,7 +92,8 @@ async def apply_offer(pc: RTCPeerConnection, sdp: str) -> str:
             transceiver.direction = "inactive"  # we only do audio; do not receive (and decode) video
     if audio is None:
         raise OfferError(422, "no_audio", "the offer has no audio section")
-    return _first_supported_codec(sdp)
+    audio.direction = "sendrecv"  # the track is set on the sender once the answer exists (see Call.attach)
+    return audio.sender, _first_supported_codec(sdp)
 
 
 def _first_supported_codec(sdp: str) -> str:
