@@ -107,6 +107,7 @@ class Call:
             self.id,
             self.conversation,
             retry_budget_s=settings.live_retry_budget_s,
+            stall_s=settings.live_stall_s,
             caller_speaking=lambda: self._caller_vad.speaking,
         )
         self.leg: Leg | None = None
@@ -299,6 +300,8 @@ class Call:
         for event in self._caller_vad.process(np.frombuffer(pcm16, dtype=np.int16)):
             if event.kind is VadEventKind.START:
                 self.conversation.caller_started_speaking()
+            else:
+                self.live.expect_reply()
         if self._caller_vad.speaking:
             self._caller_spoke_at = self._clock()
 
@@ -306,6 +309,7 @@ class Call:
         text = text_of(event)
         if not self.live.send_text(text):
             self.events.error("busy", "too much input is waiting for the Live API; try again")
+        self.live.expect_reply()
         self._caller_spoke_at = self._clock()
 
     def _on_ping(self, event: dict[str, Any]) -> None:

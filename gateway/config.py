@@ -106,6 +106,7 @@ class Settings:
     live_ca_file: Path | None = None
     live_api_version: str | None = None
     live_retry_budget_s: float = 30.0  # give up reconnecting a call's Live session after this long
+    live_stall_s: float = 20.0  # the caller finished a turn and Live said nothing for this long: reconnect
     emulator_mode: str = "burst"
     emulator_seed: int | None = None
 
@@ -187,6 +188,7 @@ _ENV_FIELDS = (
     _EnvField("live_ca_file", "GATEWAY_LIVE_CA_FILE", "path"),
     _EnvField("live_api_version", "GATEWAY_LIVE_API_VERSION", "str"),
     _EnvField("live_retry_budget_s", "GATEWAY_LIVE_RETRY_SECONDS", "float"),
+    _EnvField("live_stall_s", "GATEWAY_LIVE_STALL_SECONDS", "float"),
     _EnvField("emulator_mode", "GATEWAY_EMULATOR_MODE", "str"),
     _EnvField("emulator_seed", "GATEWAY_EMULATOR_SEED", "int"),
     _EnvField("ice_servers", "GATEWAY_ICE_SERVERS", "json"),

@@ -7,6 +7,8 @@
   handle, re-seeding a fresh session with the transcript history), until a time budget runs out.
 - A `goAway` starts a handover (see `handover.py`): the next connection is opened while the current one
   still runs, and the switch happens at a turn boundary.
+- A connection that says nothing at all for `stall_s` after the caller finished a turn is treated as lost
+  (Gemini has been seen to stall silently, and a half-open TCP connection looks the same until pings fail).
 Only the current connection's messages reach the listener.
 """
 
@@ -65,6 +67,7 @@ class LiveStats:
     reconnects: int = 0
     handovers: int = 0
     forced_handovers: int = 0  # no turn boundary came before the GoAway deadline
+    stalls: int = 0  # connections given up for saying nothing after the caller's turn
     resumes_refused: int = 0
     reseeds: int = 0
     audio_appended_bytes: int = 0  # caller audio handed to the session
@@ -83,6 +86,7 @@ class LiveSession:
         listener: LiveListener,
         *,
         retry_budget_s: float = 30.0,
+        stall_s: float = 20.0,
         caller_speaking: Callable[[], bool] = lambda: False,
         journal_max_s: float = 30.0,
     ) -> None:
@@ -91,6 +95,8 @@ class LiveSession:
         self.call_id = call_id
         self._listener = listener
         self._retry_budget_s = retry_budget_s
+        self._stall_s = stall_s
+        self._reply_due_at: float | None = None  # the caller finished a turn: Live should say something by then
         self.caller_speaking = caller_speaking
         self._journal = UplinkJournal(journal_max_s)
         self._transcripts = TranscriptAssembler(listener.on_transcript)
@@ -114,6 +120,7 @@ class LiveSession:
                 self._tg = tg
                 tg.create_task(self._pump_audio(), name=f"live-audio-{self.call_id}")
                 tg.create_task(self._pump_control(), name=f"live-control-{self.call_id}")
+                tg.create_task(self._watch_stall(), name=f"live-stall-{self.call_id}")
                 await self._supervise()
         except BaseExceptionGroup as group:
             fatal = group.subgroup(LiveFatalError)
@@ -144,6 +151,11 @@ class LiveSession:
                 await conn.send_tool_response(live)
 
         return self._enqueue(send)
+
+    def expect_reply(self) -> None:
+        """The caller finished a turn (speech ended, or text was typed): Live should answer."""
+        if self._reply_due_at is None:
+            self._reply_due_at = asyncio.get_running_loop().time() + self._stall_s
 
     @property
     def uplink_backlog_s(self) -> float:
@@ -259,6 +271,8 @@ class LiveSession:
         conn.note(message)
         if conn is not self.current:
             return
+        if message.server_content is not None or message.tool_call is not None:
+            self._reply_due_at = None
         content = message.server_content
         if content is not None:
             self._dispatch_content(content)
@@ -295,6 +309,19 @@ class LiveSession:
             self._transcripts.finish(Role.USER)
             self._transcripts.finish(Role.MODEL)
             self._listener.on_turn_complete()
+
+    async def _watch_stall(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(min(1.0, self._stall_s / 4))
+            conn = self.current
+            if self._reply_due_at is None or loop.time() < self._reply_due_at or conn is None:
+                continue
+            self._reply_due_at = None
+            self.stats.stalls += 1
+            log.warning("call %s: no answer from Live connection %d for %.0f s; reconnecting",
+                        self.call_id, conn.number, self._stall_s)
+            await self.close_connection(conn)  # its receive loop reports the loss; the journal replays the turn
 
     # ----- writing -----
 

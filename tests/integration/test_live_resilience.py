@@ -151,3 +151,20 @@ async def test_every_live_session_asks_for_resumption_and_context_compression(ga
     (live,) = gateway.emulator.active(call_id=caller.call_id)
     assert "sessionResumption" in live.setup
     assert live.setup["contextWindowCompression"]["slidingWindow"]["targetTokens"] == 12_800
+
+
+@pytest.mark.parametrize("settings", [{"live_stall_s": 1.5}], indirect=True)
+async def test_a_live_connection_that_goes_silent_is_replaced_and_the_turn_answered(
+    gateway: Gateway, make_caller
+) -> None:
+    caller = make_caller()
+    await caller.connect()
+    await caller.wait_for("ready")
+    (live,) = gateway.emulator.active(call_id=caller.call_id)
+    live.stall(None)  # alive at the socket level (pings answered), but says nothing
+    utterance = speech_like(0.6, seed=510)
+    await say_and_hear_reply(caller, utterance)
+    assert final_replies(caller) == ["reply 1"]
+    assert best_match(utterance, heard(caller))[0] > 0.8
+    call = gateway.calls.get(caller.call_id)
+    assert (call.live.stats.stalls, call.live.stats.reconnects) == (1, 1)
