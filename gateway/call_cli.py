@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -14,6 +15,7 @@ import aiohttp
 import numpy as np
 
 from gateway.caller import Caller, CallRefused
+from gateway.peer import restrict_host_addresses
 from gateway.signals import silence, speech_like
 from gateway.wavfile import read_wav, write_wav
 
@@ -43,13 +45,22 @@ def add_loadtest_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_call(args: argparse.Namespace) -> int:
+    _restrict_ice_from_environment()
     return asyncio.run(_call(args))
 
 
 def run_loadtest(args: argparse.Namespace) -> int:
+    _restrict_ice_from_environment()
     summary = asyncio.run(_loadtest(args))
     print(json.dumps(summary, indent=2))
     return 0 if summary["failed"] == 0 else 1
+
+
+def _restrict_ice_from_environment() -> None:
+    """Callers honour GATEWAY_ICE_ADDRESSES like the gateway (e.g. 127.0.0.1 for a local smoke test)."""
+    addresses = [a.strip() for a in os.environ.get("GATEWAY_ICE_ADDRESSES", "").split(",") if a.strip()]
+    if addresses:
+        restrict_host_addresses(addresses)
 
 
 def _print_event(event: dict[str, Any]) -> None:

@@ -69,3 +69,17 @@ async def test_serve_without_a_key_and_call_it_from_the_command_line(tmp_path: P
     assert server.returncode == 0, log.decode()[-2000:]
     first_lines = "\n".join(log.decode().splitlines()[:3])
     assert "emulator" in first_lines, first_lines
+
+
+async def test_loadtest_places_concurrent_calls_and_summarises_them(gateway, no_leaks) -> None:
+    env = {**os.environ, "GATEWAY_ICE_ADDRESSES": "127.0.0.1"}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "loadtest", gateway.url, "--calls", "3", "--seconds", "5", "--ramp", "0.5",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    stdout, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, stderr.decode()
+    summary = json.loads(stdout)
+    assert (summary["calls"], summary["connected"], summary["failed"]) == (3, 3, 0)
+    assert summary["replies"] >= 3, summary
+    assert summary["answer_ms"]["p50"] > 0 and summary["reply_audio_s"] > 0
