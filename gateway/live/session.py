@@ -217,14 +217,11 @@ class LiveSession:
         """Open a connection, resuming the newest handle, retrying with backoff within the budget."""
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self._retry_budget_s
-        for attempt in itertools.count():
+        attempt = 0
+        while True:
             handle = self.handle
             try:
-                conn = await self.open_connection(handle)
-                if handle is None and self._transcripts.history:
-                    await conn.send_history(self._transcripts.history_contents())
-                    self.stats.reseeds += 1
-                return conn
+                return await self._open_and_seed(handle)
             except Exception as exc:
                 disposition = classify(exc, resuming=handle is not None)
                 if disposition is Disposition.FATAL:
@@ -240,9 +237,21 @@ class LiveSession:
                         "live_unavailable", f"gave up after {self._retry_budget_s:.0f} s: {describe(exc)}"
                     ) from exc
                 delay = min(BACKOFF_MAX_S, BACKOFF_BASE_S * 2**attempt) * random.uniform(0.5, 1.0)
+                attempt += 1
                 log.info("call %s: %s; retrying in %.2f s", self.call_id, describe(exc), delay)
                 await asyncio.sleep(min(delay, remaining))
-        raise AssertionError("unreachable")
+
+    async def _open_and_seed(self, handle: str | None) -> LiveConnection:
+        """Open a connection; a fresh one (no handle) is seeded with the conversation so far."""
+        conn = await self.open_connection(handle)
+        if handle is None and self._transcripts.history:
+            try:
+                await conn.send_history(self._transcripts.history_contents())
+            except BaseException:
+                await self.close_connection(conn)
+                raise
+            self.stats.reseeds += 1
+        return conn
 
     def abandon_turn(self) -> None:
         """Leaving a connection mid-turn: the next one resumes from before that turn and redoes it."""
