@@ -27,7 +27,7 @@ from gateway.live.session import LiveSession
 from gateway.media.downlink import Downlink
 from gateway.media.uplink import Uplink
 from gateway.media.vad import EnergyVad, VadConfig, VadEventKind
-from gateway.peer import CODEC_RATES, apply_offer, create_answer, rtc_configuration
+from gateway.peer import CODEC_RATES, apply_offer, close_peer, create_answer, rtc_configuration
 from gateway.tools import ToolRelay
 
 log = logging.getLogger(__name__)
@@ -166,13 +166,13 @@ class Call:
             sender, leg.codec = await apply_offer(pc, offer_sdp)
             answer = await create_answer(pc)
         except BaseException:
-            await pc.close()
+            await close_peer(pc)
             raise
         # Only now, with an answer to give, touch the outbound audio: a failed offer leaves the call as it was.
         sender.replaceTrack(self._outbound_track(CODEC_RATES[leg.codec]))
         previous, self.leg = self.leg, leg
         if previous is not None:
-            self._spawn(previous.pc.close(), "close-previous-peer")
+            self._spawn(close_peer(previous.pc), "close-previous-peer")
         self.events.detach()
         self.conversation.muted = False
         self.state = CallState.CONNECTING
@@ -204,21 +204,23 @@ class Call:
         self.conversation.muted = True
         if self.downlink is not None:
             self.downlink.interrupt()  # nobody is listening; do not play stale audio on resume
-        self._spawn(self.leg.pc.close(), "close-detached-peer")
+        self._spawn(close_peer(self.leg.pc), "close-detached-peer")
 
     async def _teardown(self) -> None:
         self._tg = None
         detached = self.state is CallState.DETACHED
         self.state = CallState.ENDED
         self.events.send({"type": "ended", "reason": self.end_reason})
-        if self.leg is not None:
-            if self.leg.has_events and not detached:
-                await self._deliver_last_events()
-            await self.leg.pc.close()
-        if self.downlink is not None:
-            self.downlink.track.stop()
-        log.info("call %s: ended (%s) after %.1f s", self.id, self.end_reason, self._clock() - self._started_at)
-        self._on_ended(self)
+        try:
+            if self.leg is not None:
+                if self.leg.has_events and not detached:
+                    await self._deliver_last_events()
+                await close_peer(self.leg.pc)
+        finally:
+            if self.downlink is not None:
+                self.downlink.track.stop()
+            log.info("call %s: ended (%s) after %.1f s", self.id, self.end_reason, self._clock() - self._started_at)
+            self._on_ended(self)
 
     async def _deliver_last_events(self) -> None:
         """Wait (bounded) until the events channel is open and has sent everything queued."""

@@ -29,6 +29,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from gateway.media.resample import resample
 from gateway.media.track import PacedAudioTrack
+from gateway.peer import close_peer
 
 log = logging.getLogger(__name__)
 
@@ -253,7 +254,7 @@ class Caller:
 
     async def _close_pc(self) -> None:
         if self.pc is not None:
-            await self.pc.close()
+            await close_peer(self.pc)
             self.pc = None
         for task in list(self._tasks):
             task.cancel()

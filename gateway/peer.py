@@ -6,6 +6,7 @@ checked for the basics first, and anything aiortc still rejects becomes a 400 or
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Sequence
@@ -111,6 +112,15 @@ async def create_answer(pc: RTCPeerConnection) -> str:
     """Create and set the answer; returns its SDP (aiortc gathers every candidate first: no local trickle)."""
     await pc.setLocalDescription(await pc.createAnswer())
     return pc.localDescription.sdp
+
+
+async def close_peer(pc: RTCPeerConnection) -> None:
+    """Close `pc`, immune to our own cancellation.
+
+    aiortc makes a second close() await the first one's future directly, so cancelling any waiter (a hang-up
+    cancelling a call's tasks) cancels that shared future and breaks every close in progress.
+    """
+    await asyncio.shield(pc.close())
 
 
 async def add_remote_candidates(pc: RTCPeerConnection, sdpfrag: str) -> int:

@@ -130,3 +130,19 @@ async def test_whip_style_sdp_offer_is_answered_with_sdp(gateway: Gateway, no_le
         async with http.delete(f"{gateway.url}{location}") as response:
             assert response.status == 204
     await pc.close()
+
+
+async def test_delete_right_after_the_caller_closed_its_peer_connection_still_ends_the_call(
+    gateway: Gateway, make_caller
+) -> None:
+    """aiortc shares one future between concurrent close() calls: cancelling one waiter must not break the rest."""
+    caller = make_caller()
+    await caller.connect()
+    await caller.wait_for("ready")
+    await caller.connected.wait()
+    await caller.pc.close()
+    async with aiohttp.ClientSession() as http:
+        async with http.delete(f"{gateway.url}/v1/calls/{caller.call_id}") as response:
+            assert response.status == 204
+    assert len(gateway.calls) == 0
+    caller.call_id = None
