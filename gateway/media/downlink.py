@@ -10,6 +10,7 @@ import numpy as np
 
 from .playout import PlayoutBuffer
 from .resample import StreamResampler
+from .stats import Window
 from .track import PacedAudioTrack
 
 LIVE_OUTPUT_RATE = 24000  # Live replies are 24 kHz s16le mono
@@ -35,6 +36,8 @@ class Downlink:
         self._sleep = sleep
         self._resampler = StreamResampler(LIVE_OUTPUT_RATE, out_rate)
         self._last_audio_at = 0.0  # when the last Live chunk arrived
+        self._cut_at: float | None = None  # when an interruption cut audible playback, until a frame carries it
+        self.cut_latency_ms = Window()  # per cut: the next frame's pull (the one carrying the fade) - interrupt()
         self.buffer = PlayoutBuffer(out_rate, out_rate * frame_ms // 1000, call_id=call_id, **playout_kwargs)
         self.track = self._make_track()
 
@@ -47,7 +50,16 @@ class Downlink:
         """Stop the current track and return a fresh one on the same buffer (for a new peer connection)."""
         self.track.stop()
         self.track = self._make_track()
+        self._cut_at = None  # a cut before the caller left is not timed across the gap
         return self.track
+
+    def pull(self, now: float) -> np.ndarray:
+        """The track's frame source: the buffer's next frame, timing the first one after a cut."""
+        frame = self.buffer.pull(now)
+        if self._cut_at is not None:
+            self.cut_latency_ms.add(1000 * (now - self._cut_at))
+            self._cut_at = None
+        return frame
 
     def play(self, pcm24: bytes) -> None:
         """Queue a chunk of Live reply audio (24 kHz s16le mono, any length)."""
@@ -63,14 +75,17 @@ class Downlink:
 
     def interrupt(self) -> None:
         """Barge-in: the next frame fades out and the queued reply audio is gone."""
+        if self._cut_at is None and self.buffer.playing:  # audio is heard now: time the cut
+            self._cut_at = self._clock()
         self.buffer.flush()
         self._resampler.reset()
 
     def stats(self) -> dict:
-        return {**self.buffer.stats(), **self.track.stats(), "resampler_delay_ms": 1000 * self._resampler.delay_s}
+        return {**self.buffer.stats(), **self.track.stats(), "cut_latency_ms": self.cut_latency_ms.summary(),
+                "resampler_delay_ms": 1000 * self._resampler.delay_s}
 
     def _make_track(self) -> PacedAudioTrack:
         return PacedAudioTrack(
-            self.buffer, self.out_rate, frame_ms=self._frame_ms, clock=self._clock, sleep=self._sleep,
+            self, self.out_rate, frame_ms=self._frame_ms, clock=self._clock, sleep=self._sleep,
             call_id=self.call_id,
         )

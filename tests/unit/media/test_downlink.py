@@ -96,3 +96,36 @@ async def test_a_stray_odd_byte_from_live_is_ignored(clock):
     downlink.play(np.full(480, AMPLITUDE, dtype=np.int16).tobytes() + b"\x01")
     downlink.end_reply()
     assert np.count_nonzero(await receive(downlink, 0.1) == AMPLITUDE) == 480
+
+
+async def test_cut_latency_runs_from_interrupt_to_the_frame_that_carries_the_fade(clock):
+    downlink = Downlink(16000, clock=clock, sleep=clock.sleep)
+    downlink.play(np.full(LIVE_OUTPUT_RATE * 2, AMPLITUDE, dtype=np.int16).tobytes())
+    await receive(downlink, 0.1)  # playing; the next frame is due 20 ms after the last one returned
+    clock.advance(0.007)
+    downlink.interrupt()
+    downlink.interrupt()  # a second signal (local barge-in, then Live's) does not restart the timing
+    cut = await receive(downlink, 0.02)
+    assert cut[0] != 0 and not cut[-1]  # this frame carries the fade
+    assert downlink.cut_latency_ms.values() == pytest.approx([13.0])
+    assert downlink.stats()["cut_latency_ms"]["count"] == 1
+
+
+async def test_an_interrupt_with_nothing_audible_is_not_timed(clock):
+    downlink = Downlink(16000, clock=clock, sleep=clock.sleep)
+    downlink.interrupt()  # idle
+    downlink.play(np.full(LIVE_OUTPUT_RATE, AMPLITUDE, dtype=np.int16).tobytes())
+    downlink.interrupt()  # still waiting for its prebuffer: nothing was heard, nothing to cut
+    await receive(downlink, 0.1)
+    assert len(downlink.cut_latency_ms) == 0
+
+
+async def test_a_cut_pending_when_the_caller_leaves_is_not_timed_on_the_new_track(clock):
+    downlink = Downlink(16000, clock=clock, sleep=clock.sleep)
+    downlink.play(np.full(LIVE_OUTPUT_RATE * 2, AMPLITUDE, dtype=np.int16).tobytes())
+    await receive(downlink, 0.1)
+    downlink.interrupt()  # the caller detached: its track stops pulling
+    downlink.new_track()
+    clock.advance(5.0)  # a resume comes much later
+    await receive(downlink, 0.04)
+    assert len(downlink.cut_latency_ms) == 0
