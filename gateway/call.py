@@ -25,6 +25,7 @@ from gateway.events import EventChannel, text_of
 from gateway.live.errors import LiveFatalError
 from gateway.live.session import LiveSession
 from gateway.media.downlink import Downlink
+from gateway.media.encoding import EncodingTrack
 from gateway.media.uplink import Uplink
 from gateway.media.vad import EnergyVad, VadConfig, VadEventKind
 from gateway.peer import CODEC_RATES, apply_offer, close_peer, create_answer, rtc_configuration
@@ -169,7 +170,7 @@ class Call:
             await close_peer(pc)
             raise
         # Only now, with an answer to give, touch the outbound audio: a failed offer leaves the call as it was.
-        sender.replaceTrack(self._outbound_track(CODEC_RATES[leg.codec]))
+        sender.replaceTrack(EncodingTrack(self._outbound_track(CODEC_RATES[leg.codec]), leg.codec))
         previous, self.leg = self.leg, leg
         if previous is not None:
             self._spawn(close_peer(previous.pc), "close-previous-peer")
