@@ -1,9 +1,10 @@
 """Streaming sample-rate conversion to and from the rates Live and the codecs use.
 
-Backend: libswresample through PyAV with a 64-tap filter, chosen with tests/bench/resampler_quality.py (20 ms
-chunks): flat (< 0.01 dB) to 0.8 x Nyquist, >= 65 dB rejection from 1.05 x the new Nyquist (92 dB, the int16
-floor, further out), 1.3-4 ms delay, 13-18 us per frame. soxr HQ/VHQ filter as well (87 dB) for 3-8 us but hold
-output back in blocks: 21-87 ms on average, up to 152 ms, far over the uplink's 5 ms and barge-in budgets.
+Backend: libswresample through PyAV (64-tap filter downsampling, 32 upsampling), chosen with
+tests/bench/resampler_quality.py (20 ms chunks): flat (< 0.01 dB) to 0.8 x Nyquist, >= 65 dB rejection from
+1.05 x the new Nyquist (92 dB, the int16 floor, further out), 0.7-4 ms delay, 12-18 us per frame. soxr HQ/VHQ
+filter as well (87 dB) for 3-8 us but hold output back in blocks: 21-87 ms on average, up to 152 ms, far over
+the uplink's 5 ms and barge-in budgets.
 """
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ from __future__ import annotations
 import av
 import numpy as np
 
-# libswresample filter length in taps at the lower of the two rates. Its default (32) lets tones just above
-# the new Nyquist alias at -22 dB; 64 gives >= 65 dB there for 1 ms more delay.
-FILTER_SIZE = 64
-SWR_OPTIONS = {"filter_size": str(FILTER_SIZE)}
+# libswresample filter length in taps at the lower of the two rates. Downsampling, its default (32) lets tones
+# just above the new Nyquist alias at -22 dB; 64 gives >= 65 dB there for 1 ms more delay. Upsampling, 32
+# already rejects images by 92 dB (the int16 floor) at half the delay of 64 (tests/bench/resampler_quality.py).
+DOWNSAMPLING_TAPS = 64
+UPSAMPLING_TAPS = 32
+
+
+def filter_taps(in_rate: int, out_rate: int) -> int:
+    return UPSAMPLING_TAPS if out_rate > in_rate else DOWNSAMPLING_TAPS
 
 _EMPTY = np.zeros(0, dtype=np.int16)
 
@@ -34,7 +40,8 @@ class StreamResampler:
         self.in_channels = in_channels
         self._converts = in_rate != out_rate
         # libswresample delays by half its filter, counted at the lower rate.
-        self.delay_s = FILTER_SIZE / 2 / min(in_rate, out_rate) if self._converts else 0.0
+        self._taps = filter_taps(in_rate, out_rate)
+        self.delay_s = self._taps / 2 / min(in_rate, out_rate) if self._converts else 0.0
         self._resampler = self._new_resampler()
 
     def process(self, samples: np.ndarray) -> np.ndarray:
@@ -61,7 +68,9 @@ class StreamResampler:
     def _new_resampler(self) -> av.AudioResampler | None:
         if not self._converts:
             return None
-        return av.AudioResampler(format="s16", layout="mono", rate=self.out_rate, options=SWR_OPTIONS)
+        return av.AudioResampler(
+            format="s16", layout="mono", rate=self.out_rate, options={"filter_size": str(self._taps)}
+        )
 
 
 def resample(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:

@@ -26,7 +26,7 @@ import av
 import numpy as np
 import soxr
 
-from gateway.media.resample import FILTER_SIZE, StreamResampler, downmix
+from gateway.media.resample import DOWNSAMPLING_TAPS, UPSAMPLING_TAPS, StreamResampler, downmix
 
 CHUNK_S = 0.020
 TONE_AMPLITUDE = 16384  # -6 dBFS
@@ -88,11 +88,12 @@ class PyAvDefault:
 
 
 Factory = Callable[[int, int, int], Resampler]
+GATEWAY = f"gateway (pyav swr, {DOWNSAMPLING_TAPS} taps down, {UPSAMPLING_TAPS} up)"
 CANDIDATES: dict[str, Factory] = {
     "soxr HQ": lambda i, o, c: SoxrStream("HQ", i, o, c),
     "soxr VHQ": lambda i, o, c: SoxrStream("VHQ", i, o, c),
     "pyav swr default": PyAvDefault,
-    f"gateway (pyav swr {FILTER_SIZE})": StreamResampler,
+    GATEWAY: StreamResampler,
 }
 
 
