@@ -297,9 +297,9 @@ class Call:
         leg.uplink = Uplink(track, self._on_caller_audio, call_id=self.id)
         self._spawn(leg.uplink.run(), "uplink")
 
-    def _on_caller_audio(self, pcm16: bytes) -> None:
+    def _on_caller_audio(self, pcm16: bytes, captured_at: float) -> None:
         """A chunk of caller audio, 16 kHz: to Live, and through the local VAD."""
-        self.live.send_audio(pcm16)
+        self.live.send_audio(pcm16, captured_at)
         for event in self._caller_vad.process(np.frombuffer(pcm16, dtype=np.int16)):
             if event.kind is VadEventKind.START:
                 self.conversation.caller_started_speaking()
@@ -351,6 +351,7 @@ class Call:
             "uplink": leg.uplink.stats() if leg and leg.uplink else None,
             "downlink": self.downlink.stats() if self.downlink else None,
             "live": {**vars(self.live.stats), "handle": bool(self.live.handle),
-                     "uplink_backlog_s": round(self.live.uplink_backlog_s, 3)},
+                     "uplink_backlog_s": round(self.live.uplink_backlog_s, 3),
+                     "uplink_latency_ms": self.live.uplink_latency_ms.summary()},
             "events": {"received": self.events.received, "rejected": self.events.rejected},
         }

@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from enum import StrEnum
@@ -33,6 +34,7 @@ from gateway.live.handover import Handover
 from gateway.live.journal import UplinkJournal
 from gateway.live.setup import connect_config
 from gateway.live.transcripts import Role, TranscriptAssembler
+from gateway.media.stats import Window
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +112,7 @@ class LiveSession:
         self.current: LiveConnection | None = None
         self.handle: str | None = None
         self.stats = LiveStats()
+        self.uplink_latency_ms = Window()  # caller audio out of the decoder -> its bytes written to Live
 
     # ----- what the call uses -----
 
@@ -130,10 +133,11 @@ class LiveSession:
         finally:
             await asyncio.gather(*(conn.close() for conn in list(self._connections)))
 
-    def send_audio(self, pcm16: bytes) -> None:
-        """Caller audio, 16 kHz s16le mono. Never blocks; kept until a connection has it."""
+    def send_audio(self, pcm16: bytes, captured_at: float) -> None:
+        """Caller audio, 16 kHz s16le mono, captured at that monotonic time. Never blocks; kept until a
+        connection has it."""
         self.stats.audio_appended_bytes += len(pcm16)
-        self._journal.append(pcm16)
+        self._journal.append(pcm16, captured_at)
 
     def send_text(self, text: str) -> bool:
         """Typed input for the model; False if too much is already waiting."""
@@ -342,8 +346,11 @@ class LiveSession:
                 await self.wait_for_connection()  # activation rewinds the journal: this chunk comes again
                 continue
             try:
-                await conn.send_audio(chunk)
-                self.stats.audio_sent_bytes += len(chunk)
+                await conn.send_audio(chunk.pcm)
+                self.stats.audio_sent_bytes += len(chunk.pcm)
+                if not chunk.sent:
+                    chunk.sent = True
+                    self.uplink_latency_ms.add(1000 * (time.monotonic() - chunk.captured_at))
             except Exception as exc:  # the receive loop reports the loss; the journal keeps the audio
                 log.debug("call %s: audio send failed on connection %d: %s", self.call_id, conn.number, exc)
                 await self.wait_for_connection(not_this=conn)

@@ -30,15 +30,16 @@ BYTES_PER_SAMPLE = 2
 class Uplink:
     """Caller audio in (any rate and layout aiortc decodes to), 16 kHz mono s16le chunks out.
 
-    Latency samples (`latency_ms`): for each sink call, the time from the recv() return of the newest frame
-    in the chunk to the sink call, plus the resampler's delay. Audio held back to fill a chunk is older than
-    that by at most chunk_ms.
+    The sink gets each chunk with its capture time: when the newest frame in it came out of aiortc's decoder
+    (its recv() returned), less the resampler's delay. `handoff_latency_ms` records, per sink call, how long
+    ago that was; the Live session records the rest of the way (`uplink_latency_ms`, until the bytes are sent).
+    Audio held back to fill a chunk is older than that by at most chunk_ms.
     """
 
     def __init__(
         self,
         track: MediaStreamTrack,
-        sink: Callable[[bytes], None],
+        sink: Callable[[bytes, float], None],
         *,
         chunk_ms: int = 20,
         clock: Callable[[], float] = time.monotonic,
@@ -63,7 +64,7 @@ class Uplink:
         self.bad_frames = 0  # failed to process, skipped
         self.gap_ms = 0.0  # silence inserted for lost packets
         self.pts_jumps = 0  # pts moved by more than MAX_GAP_FILL_S: a restarted stream rather than loss
-        self.latency_ms = Window()
+        self.handoff_latency_ms = Window()
 
     async def run(self) -> None:
         """Drain the track until it ends; hand over what is left and return."""
@@ -92,7 +93,7 @@ class Uplink:
             "bad_frames": self.bad_frames,
             "gap_ms": self.gap_ms,
             "pts_jumps": self.pts_jumps,
-            "uplink_latency_ms": self.latency_ms.summary(),
+            "handoff_latency_ms": self.handoff_latency_ms.summary(),
         }
 
     def _process(self, frame: av.AudioFrame, received_at: float) -> None:
@@ -117,8 +118,9 @@ class Uplink:
             size = min(len(self._pending), self._max_chunk_bytes)
             chunk = bytes(self._pending[:size])
             del self._pending[:size]
-            self._sink(chunk)
-            self.latency_ms.add(1000 * (self._clock() - received_at + self._resampler.delay_s))
+            captured_at = received_at - self._resampler.delay_s
+            self._sink(chunk, captured_at)
+            self.handoff_latency_ms.add(1000 * (self._clock() - captured_at))
 
     def _use_format(self, rate: int, channels: int) -> None:
         if self._resampler is not None:

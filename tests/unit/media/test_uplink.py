@@ -49,7 +49,7 @@ def frames(rate: int, channels: int, numbers) -> list[av.AudioFrame]:
 
 async def run_uplink(frames_in, clock, **kwargs) -> tuple[Uplink, list[bytes]]:
     chunks: list[bytes] = []
-    uplink = Uplink(PreparedTrack(frames_in), chunks.append, clock=clock, **kwargs)
+    uplink = Uplink(PreparedTrack(frames_in), lambda chunk, captured_at: chunks.append(chunk), clock=clock, **kwargs)
     await uplink.run()
     return uplink, chunks
 
@@ -78,7 +78,7 @@ async def test_chunks_go_out_as_soon_as_chunk_ms_is_ready_and_never_exceed_40_ms
     assert max(len(c) for c in chunks) <= MAX_CHUNK_BYTES
     # Latency: nothing waits but the filter delay (the fake clock does not move while a frame is processed).
     filter_delay_ms = 1000 * StreamResampler(48000, OUT_RATE, 2).delay_s
-    assert uplink.latency_ms.values() == pytest.approx([filter_delay_ms] * len(chunks))
+    assert uplink.handoff_latency_ms.values() == pytest.approx([filter_delay_ms] * len(chunks))
 
 
 async def test_a_pts_gap_of_three_frames_becomes_exactly_60_ms_of_silence_in_its_place(clock):
