@@ -11,7 +11,7 @@ from aiortc import RTCPeerConnection
 
 from gateway.signals import speech_like
 from tests.audio import best_match
-from tests.integration.conftest import Gateway
+from tests.fixtures import Gateway
 from tests.integration.test_call import heard, say_and_hear_reply
 
 

@@ -10,7 +10,7 @@ import numpy as np
 from gateway.caller import Caller
 from gateway.signals import silence, speech_like
 from tests.audio import best_match, to_rate
-from tests.integration.conftest import Gateway
+from tests.fixtures import Gateway
 
 RATE = 16_000
 PLAYOUT_TAIL_S = 0.6  # after turn_complete: the end of the reply is still crossing the network

@@ -11,7 +11,7 @@ from gateway.call import CallState
 from gateway.caller import CallRefused
 from gateway.signals import speech_like
 from tests.audio import best_match
-from tests.integration.conftest import Gateway
+from tests.fixtures import Gateway
 from tests.integration.test_call import heard, say_and_hear_reply
 
 FAST_DETACH = {"caller_grace_s": 3.0, "caller_silence_s": 1.0}

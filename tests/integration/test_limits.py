@@ -9,7 +9,7 @@ import pytest
 from aiortc import RTCPeerConnection
 
 from gateway.caller import CallRefused
-from tests.integration.conftest import Gateway
+from tests.fixtures import Gateway
 
 
 @pytest.mark.parametrize("settings", [{"max_calls": 1}], indirect=True)

@@ -10,7 +10,7 @@ import pytest
 from gateway.call import CallState
 from gateway.signals import silence, speech_like
 from tests.audio import best_match
-from tests.integration.conftest import Gateway
+from tests.fixtures import Gateway
 from tests.integration.test_call import RATE, heard, say_and_hear_reply
 
 SAMPLES_PER_S = 16_000

@@ -1,4 +1,5 @@
-"""A real gateway on 127.0.0.1 with its embedded emulator, real aiortc callers, and a leak check after each test."""
+"""Fixtures for tests with real parts (registered by tests/conftest.py): a gateway on 127.0.0.1 with its embedded
+emulator, real aiortc callers, and a leak check after each test."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from aiohttp.test_utils import TestServer
 from aiortc import RTCPeerConnection
 
 from gateway.api.keys import CALLS
@@ -27,12 +29,14 @@ class Gateway:
     url: str
     emulator: Emulator
     calls: CallManager
+    server: TestServer  # a test may stop it
 
 
 @pytest.fixture
 def settings(request: pytest.FixtureRequest) -> Settings:
-    """Gateway settings; a test changes some with `@pytest.mark.parametrize("settings", [{...}], indirect=True)`."""
-    return Settings(ice_addresses=("127.0.0.1",), **getattr(request, "param", {}))
+    """Gateway settings; a test changes some with `@pytest.mark.parametrize("settings", [{...}], indirect=True)`.
+    A short drain: a call a failed test left behind delays the teardown by 2 s, not 30."""
+    return Settings(ice_addresses=("127.0.0.1",), drain_s=2.0, **getattr(request, "param", {}))
 
 
 @pytest.fixture
@@ -45,7 +49,7 @@ def emulator_config(request: pytest.FixtureRequest) -> EmulatorConfig:
 async def gateway(aiohttp_server: Any, settings: Settings, emulator_config: EmulatorConfig) -> Gateway:
     app = create_app(settings, emulator_config=emulator_config)
     server = await aiohttp_server(app, host="127.0.0.1")
-    return Gateway(str(server.make_url("")).rstrip("/"), app[EMULATOR], app[CALLS])
+    return Gateway(str(server.make_url("")).rstrip("/"), app[EMULATOR], app[CALLS], server)
 
 
 @pytest.fixture
