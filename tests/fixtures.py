@@ -82,6 +82,21 @@ async def make_caller(gateway: Gateway, no_leaks: None) -> AsyncIterator[Callabl
     await asyncio.gather(*(caller.hang_up() for caller in made))
 
 
+async def answered(caller: Caller) -> Caller:
+    """Place the call and wait until the Live session is up and media flows."""
+    await caller.connect()
+    await caller.wait_for("ready")
+    await caller.connected.wait()
+    return caller
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until `condition` holds; TimeoutError after `timeout`."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.05)
+
+
 def _our_tasks() -> list[asyncio.Task[Any]]:
     current = asyncio.current_task()
     return [t for t in asyncio.all_tasks() if t is not current and t.get_name().startswith(OUR_TASK_PREFIXES)]
@@ -100,8 +115,6 @@ def _open_sockets() -> int:
 async def _settle(condition: Callable[[], bool], timeout: float = 5.0) -> None:
     """Give teardown a moment to finish; return as soon as `condition` holds."""
     try:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                await asyncio.sleep(0.05)
+        await until(condition, timeout)
     except TimeoutError:
         pass

@@ -11,7 +11,7 @@ from aiortc import RTCPeerConnection
 
 from gateway.signals import speech_like
 from tests.audio import best_match
-from tests.fixtures import Gateway
+from tests.fixtures import Gateway, answered
 from tests.integration.test_call import heard, say_and_hear_reply
 
 
@@ -74,9 +74,7 @@ async def _post(http: aiohttp.ClientSession, url: str, request: dict[str, Any], 
 
 
 async def test_each_bad_request_gets_its_error_and_the_call_in_progress_goes_on(gateway: Gateway, make_caller) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
+    caller = await answered(make_caller())
     offer = await _audio_offer()
     async with aiohttp.ClientSession() as http:
         for name, request, status, code in CASES:
@@ -118,10 +116,7 @@ async def test_each_bad_request_gets_its_error_and_the_call_in_progress_goes_on(
     ],
 )
 async def test_junk_on_the_data_channel_gets_an_error_event_and_the_call_goes_on(make_caller, message, code) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
-    await caller.connected.wait()
+    caller = await answered(make_caller())
     mark = len(caller.events)
     caller.channel.send(message)
     error = await caller.wait_for("error", since=mark)

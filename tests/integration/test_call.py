@@ -10,7 +10,7 @@ import numpy as np
 from gateway.caller import Caller
 from gateway.signals import silence, speech_like
 from tests.audio import best_match, to_rate
-from tests.fixtures import Gateway
+from tests.fixtures import Gateway, answered
 
 RATE = 16_000
 PLAYOUT_TAIL_S = 0.6  # after turn_complete: the end of the reply is still crossing the network
@@ -30,9 +30,7 @@ def heard(caller: Caller) -> np.ndarray:
 
 
 async def test_spoken_utterance_comes_back_as_the_parrot_reply(make_caller) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
+    caller = await answered(make_caller())
     utterance = speech_like(1.2, seed=1)
     await say_and_hear_reply(caller, utterance)
     score, _ = best_match(utterance, heard(caller))
@@ -54,10 +52,7 @@ async def test_transcripts_and_states_arrive_as_events(make_caller) -> None:
 
 
 async def test_typed_text_gets_a_reply(make_caller) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
-    await caller.connected.wait()
+    caller = await answered(make_caller())
     caller.send({"type": "text", "text": "hello there"})
     model = await caller.wait_for("transcript", lambda e: e["role"] == "model" and e["final"])
     assert model["text"] == 'reply 1: "hello there"'
@@ -66,9 +61,7 @@ async def test_typed_text_gets_a_reply(make_caller) -> None:
 
 
 async def test_delete_ends_the_call_and_releases_everything(gateway: Gateway, make_caller) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
+    caller = await answered(make_caller())
     assert gateway.emulator.active(call_id=caller.call_id), "the call should hold a Live connection"
     async with aiohttp.ClientSession() as http:
         async with http.delete(f"{gateway.url}/v1/calls/{caller.call_id}") as response:
@@ -96,9 +89,7 @@ async def test_ten_concurrent_calls_each_hear_only_their_own_voice(make_caller) 
 
 
 async def test_get_reports_state_and_counters(gateway: Gateway, make_caller) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
+    caller = await answered(make_caller())
     await say_and_hear_reply(caller, speech_like(0.8, seed=3))
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{gateway.url}/v1/calls/{caller.call_id}") as response:
@@ -136,10 +127,7 @@ async def test_delete_right_after_the_caller_closed_its_peer_connection_still_en
     gateway: Gateway, make_caller
 ) -> None:
     """aiortc shares one future between concurrent close() calls: cancelling one waiter must not break the rest."""
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
-    await caller.connected.wait()
+    caller = await answered(make_caller())
     await caller.pc.close()
     async with aiohttp.ClientSession() as http:
         async with http.delete(f"{gateway.url}/v1/calls/{caller.call_id}") as response:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import aiohttp
 import pytest
@@ -11,31 +10,23 @@ from gateway.call import CallState
 from gateway.caller import CallRefused
 from gateway.signals import speech_like
 from tests.audio import best_match
-from tests.fixtures import Gateway
+from tests.fixtures import Gateway, answered, until
 from tests.integration.test_call import heard, say_and_hear_reply
 
 FAST_DETACH = {"caller_grace_s": 3.0, "caller_silence_s": 1.0}
-
-
-async def _until(condition, timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.05)
 
 
 @pytest.mark.parametrize("settings", [FAST_DETACH], indirect=True)
 async def test_a_dropped_caller_resumes_inside_the_grace_window_and_keeps_its_conversation(
     gateway: Gateway, make_caller
 ) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
+    caller = await answered(make_caller())
     await say_and_hear_reply(caller, speech_like(0.8, seed=31))
     call = gateway.calls.get(caller.call_id)
     first_token = caller.resume_token
 
     await caller.drop()
-    await _until(lambda: call.state is CallState.DETACHED)
+    await until(lambda: call.state is CallState.DETACHED)
     await caller.resume()
     await caller.connected.wait()
     assert caller.resume_token != first_token, "a resume must hand out a new token"
@@ -60,18 +51,15 @@ async def test_a_dropped_caller_resumes_inside_the_grace_window_and_keeps_its_co
 async def test_a_vanished_caller_is_noticed_in_seconds_and_after_the_window_cannot_resume(
     gateway: Gateway, make_caller
 ) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
-    await caller.connected.wait()
+    caller = await answered(make_caller())
     call = gateway.calls.get(caller.call_id)
 
     # Vanish without a goodbye, as when a phone loses its network: no more RTP, no data-channel messages.
     # aiortc's own consent checks would take 25-40 s; the gateway must notice well inside this wait.
     caller.pc.getTransceivers()[0].sender.replaceTrack(None)
-    await _until(lambda: call.state is CallState.DETACHED, timeout=10)
+    await until(lambda: call.state is CallState.DETACHED, timeout=10)
 
-    await _until(lambda: call.ended, timeout=10)
+    await until(lambda: call.ended, timeout=10)
     assert call.end_reason == "caller_gone"
     with pytest.raises(CallRefused) as refused:
         await caller.resume()

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import pytest
 from aiortc import RTCPeerConnection
 
 from gateway.caller import CallRefused
-from tests.fixtures import Gateway
+from tests.fixtures import Gateway, answered, until
 
 
 @pytest.mark.parametrize("settings", [{"max_calls": 1}], indirect=True)
@@ -52,9 +50,7 @@ async def test_an_answered_call_whose_media_never_connects_is_ended(gateway: Gat
         async with http.post(f"{gateway.url}/v1/calls", json={"type": "offer", "sdp": pc.localDescription.sdp}) as response:
             call_id = (await response.json())["call_id"]
         # The answer is never applied: ICE never starts.
-        async with asyncio.timeout(10):
-            while len(gateway.calls):
-                await asyncio.sleep(0.05)
+        await until(lambda: len(gateway.calls) == 0)
         async with http.get(f"{gateway.url}/v1/calls/{call_id}") as response:
             assert response.status == 404
     assert gateway.calls.ended_by_reason["connect_timeout"] == 1
@@ -62,10 +58,7 @@ async def test_an_answered_call_whose_media_never_connects_is_ended(gateway: Gat
 
 
 async def test_draining_ends_calls_and_refuses_new_ones(gateway: Gateway, make_caller) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
-    await caller.connected.wait()
+    caller = await answered(make_caller())
     await gateway.calls.drain(timeout_s=0.2)
     ended = await caller.wait_for("ended", timeout=10)
     assert ended["reason"] == "server_shutdown"

@@ -10,7 +10,7 @@ import pytest
 from gateway.call import CallState
 from gateway.signals import silence, speech_like
 from tests.audio import best_match
-from tests.fixtures import Gateway
+from tests.fixtures import Gateway, answered
 from tests.integration.test_call import RATE, heard, say_and_hear_reply
 
 SAMPLES_PER_S = 16_000
@@ -25,9 +25,7 @@ def final_replies(caller) -> list[str]:
 # against Gemini, whose GoAway comes tens of seconds ahead.
 @pytest.mark.parametrize("emulator_config", [{"lifetime_s": 4.0, "goaway_notice_s": 2.5}], indirect=True)
 async def test_a_call_spans_five_goaway_handovers_and_loses_nothing(gateway: Gateway, make_caller) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
+    caller = await answered(make_caller())
     call = gateway.calls.get(caller.call_id)
     utterances = []
     while call.live.stats.handovers < 5 or len(utterances) < 4:
@@ -56,10 +54,7 @@ async def test_a_call_spans_five_goaway_handovers_and_loses_nothing(gateway: Gat
 
 
 async def test_the_call_survives_twenty_live_connections_killed_at_random_moments(gateway: Gateway, make_caller) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
-    await caller.connected.wait()
+    caller = await answered(make_caller())
     rng = random.Random(20)
     emulator = gateway.emulator
     turns = 0
@@ -112,9 +107,7 @@ async def test_a_bad_key_ends_the_call_with_a_clear_error_and_no_retry_storm(gat
 async def test_a_refused_resume_goes_on_in_a_fresh_session_seeded_with_the_conversation(
     gateway: Gateway, make_caller
 ) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
+    caller = await answered(make_caller())
     await say_and_hear_reply(caller, speech_like(0.6, seed=500))
     gateway.emulator.expire_handles()  # as if the 2 hours had passed
     mark = len(caller.events)
@@ -132,9 +125,7 @@ async def test_a_refused_resume_goes_on_in_a_fresh_session_seeded_with_the_conve
 
 @pytest.mark.parametrize("settings", [{"live_retry_budget_s": 1.0}], indirect=True)
 async def test_when_live_stays_unreachable_the_call_gives_up_with_a_clear_error(gateway: Gateway, make_caller) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
+    caller = await answered(make_caller())
     gateway.emulator.refuse_next_setups(count=1000)
     (live,) = gateway.emulator.active(call_id=caller.call_id)
     await live.drop()
@@ -145,9 +136,7 @@ async def test_when_live_stays_unreachable_the_call_gives_up_with_a_clear_error(
 
 
 async def test_every_live_session_asks_for_resumption_and_context_compression(gateway: Gateway, make_caller) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
+    caller = await answered(make_caller())
     (live,) = gateway.emulator.active(call_id=caller.call_id)
     assert "sessionResumption" in live.setup
     assert live.setup["contextWindowCompression"]["slidingWindow"]["targetTokens"] == 12_800
@@ -157,9 +146,7 @@ async def test_every_live_session_asks_for_resumption_and_context_compression(ga
 async def test_a_live_connection_that_goes_silent_is_replaced_and_the_turn_answered(
     gateway: Gateway, make_caller
 ) -> None:
-    caller = make_caller()
-    await caller.connect()
-    await caller.wait_for("ready")
+    caller = await answered(make_caller())
     (live,) = gateway.emulator.active(call_id=caller.call_id)
     live.stall(None)  # alive at the socket level (pings answered), but says nothing
     utterance = speech_like(0.6, seed=510)

@@ -6,6 +6,7 @@ import pytest
 
 from gateway.config import BUILTIN_PROFILES, Profile
 from gateway.signals import silence, speech_like
+from tests.fixtures import answered
 from tests.integration.test_call import RATE
 
 WEATHER = {
@@ -22,9 +23,7 @@ pytestmark = [
 
 
 async def test_a_tool_call_is_answered_by_the_caller_and_the_reply_follows(make_caller) -> None:
-    caller = make_caller(profile="tools")
-    await caller.connect()
-    await caller.wait_for("ready")
+    caller = await answered(make_caller(profile="tools"))
     caller.say(speech_like(0.6, seed=51), RATE)
     caller.say(silence(0.8), RATE)
     call = await caller.wait_for("tool_call", timeout=10)
@@ -35,9 +34,7 @@ async def test_a_tool_call_is_answered_by_the_caller_and_the_reply_follows(make_
 
 
 async def test_barging_in_cancels_a_pending_tool_call(make_caller) -> None:
-    caller = make_caller(profile="tools")
-    await caller.connect()
-    await caller.wait_for("ready")
+    caller = await answered(make_caller(profile="tools"))
     caller.say(speech_like(0.6, seed=52), RATE)
     caller.say(silence(0.8), RATE)
     call = await caller.wait_for("tool_call", timeout=10)
