@@ -19,6 +19,18 @@ DOWNSAMPLING_TAPS = 64
 UPSAMPLING_TAPS = 32
 
 
+# Every conversion the gateway runs, as (in_rate, out_rate, in_channels): the caller's decoded audio to Live's
+# 16 kHz (Opus 48 kHz stereo, G.711 8 kHz, G.722 16 kHz), and Live's 24 kHz to each codec's rate.
+CONVERSIONS = (
+    (48000, 16000, 2),
+    (8000, 16000, 1),
+    (16000, 16000, 1),
+    (24000, 48000, 1),
+    (24000, 8000, 1),
+    (24000, 16000, 1),
+)
+
+
 def filter_taps(in_rate: int, out_rate: int) -> int:
     return UPSAMPLING_TAPS if out_rate > in_rate else DOWNSAMPLING_TAPS
 

@@ -26,7 +26,7 @@ import av
 import numpy as np
 import soxr
 
-from gateway.media.resample import DOWNSAMPLING_TAPS, UPSAMPLING_TAPS, StreamResampler, downmix
+from gateway.media.resample import CONVERSIONS, DOWNSAMPLING_TAPS, UPSAMPLING_TAPS, StreamResampler, downmix
 
 CHUNK_S = 0.020
 TONE_AMPLITUDE = 16384  # -6 dBFS
@@ -37,14 +37,6 @@ CPU_CHUNKS = 500
 CPU_ROUNDS = 5  # the best round counts: other processes only ever make a round slower
 NEAR_STOP_FACTOR = 1.05
 HIGH_PASS_FACTOR = 0.8
-CONVERSIONS = [  # (in_rate, out_rate, in_channels), as the gateway uses them
-    (48000, 16000, 2),
-    (8000, 16000, 1),
-    (16000, 16000, 1),
-    (24000, 48000, 1),
-    (24000, 8000, 1),
-    (24000, 16000, 1),
-]
 FAR_STOP_HZ = {(48000, 16000): 12000.0, (24000, 8000): 5000.0, (24000, 16000): 10000.0}
 
 

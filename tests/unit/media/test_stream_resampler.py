@@ -1,17 +1,9 @@
 import numpy as np
 import pytest
 
-from gateway.media.resample import StreamResampler
+from gateway.media.resample import CONVERSIONS, StreamResampler
 
 AMPLITUDE = 16384  # -6 dBFS
-CONVERSIONS = [  # (in_rate, out_rate, in_channels) as the gateway uses them
-    (48000, 16000, 2),
-    (8000, 16000, 1),
-    (16000, 16000, 1),
-    (24000, 48000, 1),
-    (24000, 8000, 1),
-    (24000, 16000, 1),
-]
 DOWNSAMPLING = [(i, o, c) for i, o, c in CONVERSIONS if o < i]
 UPSAMPLING = [(i, o, c) for i, o, c in CONVERSIONS if o > i]
 FAR_STOP_HZ = {(48000, 16000): 12000, (24000, 8000): 5000, (24000, 16000): 10000}
