@@ -6,7 +6,6 @@ import asyncio
 import hmac
 import logging
 from collections import Counter
-from collections.abc import Callable
 
 from google import genai
 
@@ -23,12 +22,11 @@ RETRY_AFTER_S = 5
 class CallManager:
     """Owns every call task: each is awaited on hang-up and on shutdown, so none outlives the app."""
 
-    def __init__(self, settings: Settings, client: genai.Client, *, on_change: Callable[[], None] = lambda: None):
+    def __init__(self, settings: Settings, client: genai.Client) -> None:
         self.settings = settings
         self._client = client
         self._calls: dict[str, Call] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._on_change = on_change
         self.draining = False
         self.ended_by_reason: Counter[str] = Counter()
         self.created_total = 0
@@ -61,7 +59,6 @@ class CallManager:
         call = Call(profile, self.settings, self._client, on_ended=self._forget)
         self._calls[call.id] = call
         self._tasks[call.id] = asyncio.create_task(call.run(), name=f"call-{call.id}")
-        self.created_total += 1
         try:
             async with call.attach_lock:
                 answer = await call.attach(offer_sdp)
@@ -69,7 +66,7 @@ class CallManager:
             call.end("bad_offer")
             await self._finish(call.id)
             raise
-        self._on_change()
+        self.created_total += 1
         return call, answer
 
     async def resume(self, call_id: str, token: str, offer_sdp: str) -> tuple[Call, str]:
@@ -95,7 +92,6 @@ class CallManager:
     async def drain(self, timeout_s: float) -> None:
         """Stop taking calls; give those in progress `timeout_s` to finish, then end them."""
         self.draining = True
-        self._on_change()
         if self._tasks:
             log.info("draining: %d calls in progress, waiting up to %.0f s", len(self._tasks), timeout_s)
             await asyncio.wait(list(self._tasks.values()), timeout=timeout_s)
@@ -132,4 +128,3 @@ class CallManager:
         self._tasks.pop(call.id, None)
         self.ended_by_reason[call.end_reason or "unknown"] += 1
         self._ended_counters.update(call.counters())
-        self._on_change()
