@@ -205,8 +205,6 @@ _ENV_FIELDS = (
     _EnvField("api_tokens", "GATEWAY_API_TOKENS", "csv"),
 )
 
-ENV_VARIABLES = tuple(f.env for f in _ENV_FIELDS)
-
 
 def _convert(spec: _EnvField, raw: Any) -> Any:
     if not isinstance(raw, str):

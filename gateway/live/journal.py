@@ -73,8 +73,3 @@ class UplinkJournal:
         """Audio queued but not yet sent on the current connection."""
         unsent = sum(len(c.pcm) for c in list(self._chunks)[self._next :])
         return unsent / BYTES_PER_SECOND
-
-    @property
-    def uncovered_s(self) -> float:
-        """Audio since the last checkpoint (what a new connection would be replayed)."""
-        return self._bytes / BYTES_PER_SECOND
