@@ -134,3 +134,19 @@ async def test_delete_right_after_the_caller_closed_its_peer_connection_still_en
             assert response.status == 204
     assert len(gateway.calls) == 0
     caller.call_id = None
+
+
+async def test_trickled_candidates_are_accepted_and_a_stale_etag_is_refused(gateway: Gateway, make_caller) -> None:
+    caller = await answered(make_caller())
+    url = f"{gateway.url}/v1/calls/{caller.call_id}"
+    fragment = "a=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\na=end-of-candidates\r\n"
+    headers = {"Content-Type": "application/trickle-ice-sdpfrag"}
+    async with aiohttp.ClientSession() as http:
+        async with http.patch(url, data=fragment, headers=headers) as response:
+            assert response.status == 204
+        async with http.patch(url, data=fragment, headers={**headers, "If-Match": '"stale"'}) as response:
+            assert response.status == 412
+            assert (await response.json())["error"]["code"] == "precondition_failed"
+        async with http.patch(url, data="a=candidate:garbage", headers=headers) as response:
+            assert response.status == 400
+    await say_and_hear_reply(caller, speech_like(0.6, seed=4))  # the call is undisturbed
