@@ -8,6 +8,7 @@ const PING_INTERVAL_MS = 1000; // the gateway detaches a caller it has not heard
 const DISCONNECTED_PATIENCE_MS = 2000; // "disconnected" often heals by itself; resume if it lasts longer
 const RESUME_RETRY_MS = 1000;
 const RESUME_GIVE_UP_MS = 60000; // the gateway keeps a call 30 s by default; a 404 says when it is gone
+const MAX_QUEUED_EVENTS = 50; // sent while a new events channel is still opening (e.g. just after a resume)
 
 // `handlers`: event(event), remoteStream(stream), connection(state), resuming(why), resumed(), ended(why).
 export class Call {
@@ -17,6 +18,7 @@ export class Call {
     this.on = handlers;
     this.pc = null;
     this.channel = null;
+    this.queued = []; // events waiting for the events channel to open
     this.id = null;
     this.resumeToken = null;
     this.resumes = 0; // successful resumes, for the page and for whoever looks at `demo.call`
@@ -56,10 +58,16 @@ export class Call {
     this.dropPeerConnection();
   }
 
-  // Send an event to the gateway; false if the events channel is not open (e.g. while resuming).
+  // Send an event to the gateway. While a new channel is still opening (the connection is up a moment before
+  // it), events wait for it; false when there is no channel to wait for (e.g. while resuming) or too much waits.
   send(event) {
-    if (this.channel?.readyState !== "open") return false;
-    this.channel.send(JSON.stringify(event));
+    const state = this.channel?.readyState;
+    if (state === "open") {
+      this.channel.send(JSON.stringify(event));
+      return true;
+    }
+    if (state !== "connecting" || this.queued.length >= MAX_QUEUED_EVENTS) return false;
+    this.queued.push(event);
     return true;
   }
 
@@ -89,6 +97,7 @@ export class Call {
     const pc = this.pc;
     this.pc = null; // first, so that the events of the closing connection are ignored
     this.channel = null;
+    this.queued = []; // they were for the channel going away
     pc?.close();
   }
 
@@ -100,6 +109,7 @@ export class Call {
     pc.onconnectionstatechange = () => current() && this.connectionChanged(pc.connectionState);
     channel.onopen = () => {
       if (!current()) return;
+      for (const event of this.queued.splice(0)) channel.send(JSON.stringify(event));
       clearInterval(this.pingTimer);
       this.pingTimer = setInterval(() => this.ping(), PING_INTERVAL_MS);
     };
