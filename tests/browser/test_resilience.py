@@ -32,6 +32,10 @@ async def watch_text(page: Page, selector: str) -> Callable[[], Awaitable[list[s
 async def still_talking(page: Page) -> None:
     """The conversation goes on: typed text gets its reply, and reply audio is heard again."""
     heard = len(await page.evaluate("demo.latencies"))
+    # Type when a reply has just ended: the looping microphone is then in its long pause. Typed while it talks,
+    # the text's reply would rightly be interrupted by the caller's own speech.
+    await expect(page.locator("#state")).to_have_text("speaking")
+    await expect(page.locator("#state")).to_have_text("listening")
     await page.fill("#text", "still there?")
     await page.press("#text", "Enter")
     await expect(final_turn(page, "model", re.compile(r'^reply [2-9]: "still there\?"$'))).to_have_count(1)
