@@ -17,6 +17,7 @@ from gateway.api import calls as calls_api
 from gateway.api import health as health_api
 from gateway.api.errors import bearer_auth, json_errors
 from gateway.api.keys import CALLS, EMULATED, METRICS, SETTINGS
+from gateway.api.ratelimit import CallRateLimiter, limit_call_creation
 from gateway.calls import CallManager
 from gateway.config import LiveBackend, Settings
 from gateway.emulator import Emulator, EmulatorConfig
@@ -33,9 +34,14 @@ EMULATOR = web.AppKey("emulator", Emulator)
 
 def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = None) -> web.Application:
     """The gateway. `emulator_config` tunes the embedded emulator (used only when there are no credentials)."""
+    limiter = CallRateLimiter(settings.call_rate_per_minute, settings.call_burst)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[json_errors, bearer_auth(settings.api_tokens, _needs_auth)],
+        middlewares=[
+            json_errors,
+            bearer_auth(settings.api_tokens, _needs_auth),
+            limit_call_creation(limiter, settings.client_ip_header),
+        ],
     )
     app[SETTINGS] = settings
     app[EMULATED] = settings.live_backend is LiveBackend.EMULATOR
@@ -59,7 +65,7 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
             restrict_host_addresses(settings.ice_addresses)
         manager = CallManager(settings, make_client(settings, app[ENDPOINT]))
         app[CALLS] = manager
-        app[METRICS] = registry_for(manager)
+        app[METRICS] = registry_for(manager, limiter)
         yield
         await manager.close()
 

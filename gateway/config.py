@@ -125,6 +125,9 @@ class Settings:
     drain_s: float = 30.0  # on shutdown, calls get this long to finish
     max_body_bytes: int = 64 * 1024
     api_tokens: tuple[str, ...] = ()  # bearer tokens accepted on /v1 and /whip; empty = open
+    call_rate_per_minute: float = 60.0  # calls (and resumes) one client may place a minute; 0 = no limit
+    call_burst: int = 20  # ... and at once
+    client_ip_header: str | None = None  # e.g. X-Forwarded-For, set by a proxy you run; else the peer address
 
     @property
     def live_backend(self) -> LiveBackend:
@@ -203,6 +206,9 @@ _ENV_FIELDS = (
     _EnvField("drain_s", "GATEWAY_DRAIN_SECONDS", "float"),
     _EnvField("max_body_bytes", "GATEWAY_MAX_BODY_BYTES", "int"),
     _EnvField("api_tokens", "GATEWAY_API_TOKENS", "csv"),
+    _EnvField("call_rate_per_minute", "GATEWAY_CALL_RATE_PER_MINUTE", "float"),
+    _EnvField("call_burst", "GATEWAY_CALL_BURST", "int"),
+    _EnvField("client_ip_header", "GATEWAY_CLIENT_IP_HEADER", "str"),
 )
 
 

@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from gateway.api.ratelimit import CallRateLimiter
 from gateway.calls import CallManager
 
 
 class GatewayCollector:
-    def __init__(self, calls: CallManager) -> None:
+    def __init__(self, calls: CallManager, limiter: CallRateLimiter) -> None:
         self._calls = calls
+        self._limiter = limiter
 
     def collect(self) -> Iterator[Metric]:
         calls = self._calls
@@ -27,6 +29,8 @@ class GatewayCollector:
         for reason, count in sorted(calls.ended_by_reason.items()):
             ended.add_metric([reason], count)
         yield ended
+        yield CounterMetricFamily("gateway_calls_rate_limited", "Call requests refused with 429",
+                                  value=self._limiter.refused)
         totals = calls.totals()
         for name, help_text in (
             ("live_reconnects", "Live connections re-established after a failure"),
@@ -36,7 +40,7 @@ class GatewayCollector:
             yield CounterMetricFamily(f"gateway_{name}", help_text, value=totals.get(name, 0))
 
 
-def registry_for(calls: CallManager) -> CollectorRegistry:
+def registry_for(calls: CallManager, limiter: CallRateLimiter) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(GatewayCollector(calls))  # type: ignore[arg-type]
+    registry.register(GatewayCollector(calls, limiter))  # type: ignore[arg-type]
     return registry

@@ -204,6 +204,7 @@ class Processes:
             "GATEWAY_ICE_ADDRESSES": "127.0.0.1",
             "GATEWAY_LOG_LEVEL": "WARNING",
             "GATEWAY_DRAIN_SECONDS": "1",
+            "GATEWAY_CALL_RATE_PER_MINUTE": "0",  # every call comes from 127.0.0.1
         }
         return await self._http_server("gateway", [sys.executable, "-m", "gateway", "serve"], port, env)
 
