@@ -86,6 +86,8 @@ export function explain(error) {
       return "Not authorised: the gateway refused this access token.";
     case "at_capacity":
       return `The gateway is busy: it is at its limit of calls.${wait}`;
+    case "rate_limited":
+      return `Too many calls from your address in a short time.${wait}`;
     case "draining":
       return `The gateway is shutting down and takes no new calls.${wait}`;
     default:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+import aiohttp
 import pytest
 from playwright.async_api import Page, expect
 
@@ -15,7 +17,7 @@ from tests.browser.conftest import OpenPage, connect, hang_up
 pytestmark = pytest.mark.browser
 
 
-async def connect_fails_with(page: Page, message: str) -> None:
+async def connect_fails_with(page: Page, message: str | re.Pattern[str]) -> None:
     """Press Connect; the call must not be made, and the page must say `message` and be ready to retry."""
     await page.click("#connect")
     await expect(page.locator("#message")).to_contain_text(message)
@@ -34,6 +36,15 @@ async def test_a_denied_microphone_is_explained(no_leaks: None, gateway: Gateway
 @pytest.mark.parametrize("settings", [{"max_calls": 0}], indirect=True)
 async def test_a_busy_gateway_is_explained(demo: Page, gateway: Gateway) -> None:
     await connect_fails_with(demo, "The gateway is busy: it is at its limit of calls. Try again in 5 s.")
+
+
+@pytest.mark.parametrize("settings", [{"call_burst": 1, "call_rate_per_minute": 1}], indirect=True)
+async def test_a_rate_limited_page_is_told_when_to_try_again(demo: Page, gateway: Gateway) -> None:
+    async with aiohttp.ClientSession() as http:  # the one call this address may place now goes elsewhere
+        async with http.post(f"{gateway.url}/whip", data="v=0", headers={"Content-Type": "application/sdp"}) as response:
+            assert response.status == 400
+    await connect_fails_with(demo, re.compile(r"Too many calls from your address in a short time\. Try again in \d+ s\."))
+    assert gateway.calls.created_total == 0
 
 
 @pytest.mark.parametrize("settings", [{"api_tokens": ("sesame",)}], indirect=True)
