@@ -22,6 +22,7 @@ from gateway.calls import CallManager
 from gateway.config import LiveBackend, Settings
 from gateway.emulator import Emulator, EmulatorConfig
 from gateway.live.client import LiveEndpoint, make_client
+from gateway.media.ffmpeg_threads import use_one_ffmpeg_thread
 from gateway.metrics import registry_for
 from gateway.peer import restrict_host_addresses
 
@@ -34,6 +35,7 @@ EMULATOR = web.AppKey("emulator", Emulator)
 
 def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = None) -> web.Application:
     """The gateway. `emulator_config` tunes the embedded emulator (used only when there are no credentials)."""
+    use_one_ffmpeg_thread()  # process-wide: no FFmpeg thread pool per audio converter (see ffmpeg_threads.py)
     limiter = CallRateLimiter(settings.call_rate_per_minute, settings.call_burst)
     app = web.Application(
         client_max_size=settings.max_body_bytes,

@@ -8,6 +8,8 @@ import logging
 import signal
 import sys
 
+from gateway.media.ffmpeg_threads import use_one_ffmpeg_thread
+
 from .config import EmulatorConfig, TimingMode
 from .server import Emulator
 
@@ -68,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    use_one_ffmpeg_thread()
     try:
         asyncio.run(serve(config))
     except OSError as exc:
