@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench chromium clean
+.PHONY: run test bench soak chromium clean
 
 run: $(STAMP)
 	$(BIN)/gateway serve
@@ -15,6 +15,10 @@ test: $(STAMP) chromium
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/run.py
+
+# Memory, descriptors and threads of a gateway as calls come and go (10 minutes; SOAK_ARGS="--minutes 60").
+soak: $(STAMP)
+	$(BIN)/python tests/bench/soak.py $(SOAK_ARGS)
 
 $(STAMP):
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -173,13 +173,13 @@ class Processes:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(server.pid, signal.SIGKILL)
 
-    async def emulator(self, mode: str, seed: int) -> Server:
-        """`gateway emulator`; its first lines name its URL and CA certificate."""
+    async def emulator(self, mode: str, seed: int, lifetime_s: float | None = None) -> Server:
+        """`gateway emulator` (goAway after `lifetime_s`, if given); its first lines name its URL and CA file."""
         log_path = self.log_dir / f"emulator-{mode}.log"
-        process = await self._spawn(
-            [sys.executable, "-m", "gateway", "emulator", "--port", "0", "--mode", mode, "--seed", str(seed)],
-            log_path, stdout=asyncio.subprocess.PIPE,
-        )
+        command = [sys.executable, "-m", "gateway", "emulator", "--port", "0", "--mode", mode, "--seed", str(seed)]
+        if lifetime_s is not None:
+            command += ["--lifetime", str(lifetime_s)]
+        process = await self._spawn(command, log_path, stdout=asyncio.subprocess.PIPE)
         server = Server(f"emulator ({mode})", process, "", log_path)
         self._running.append(server)
         assert process.stdout is not None
