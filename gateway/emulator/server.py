@@ -66,7 +66,7 @@ def create_app(state: EmulatorState) -> web.Application:
         conn = EmulatedConnection(
             state.next_connection_id(), request, ws, version, key_accepted(request, state.config.api_key), state
         )
-        state.connections.append(conn)
+        state.add_connection(conn)
         await conn.run()
         return ws
 

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from .connection import EmulatedConnection
 
 
+MAX_CLOSED_KEPT = 200  # closed connections kept for inspection (control API, tests); older ones are forgotten
+
+
 @dataclass(frozen=True)
 class SetupRefusal:
     """A queued `refuse_setup` fault: the next setup is answered with this close instead of setupComplete."""
@@ -33,6 +36,14 @@ class EmulatorState:
         self.refusals: deque[SetupRefusal] = deque()
         self._connection_ids = itertools.count(1)
         self._lineages = itertools.count(1)
+
+    def add_connection(self, conn: EmulatedConnection) -> None:
+        """Track a new connection; forget the oldest closed ones beyond MAX_CLOSED_KEPT, so a long run stays bounded."""
+        self.connections.append(conn)
+        closed = [c for c in self.connections if not c.is_open]
+        if len(closed) > MAX_CLOSED_KEPT:
+            forgotten = {id(c) for c in closed[: len(closed) - MAX_CLOSED_KEPT]}
+            self.connections = [c for c in self.connections if id(c) not in forgotten]
 
     def next_connection_id(self) -> int:
         return next(self._connection_ids)

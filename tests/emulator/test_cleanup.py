@@ -52,3 +52,18 @@ async def test_stop_is_idempotent_and_an_emulator_cannot_start_twice() -> None:
     await emu.stop()
     with pytest.raises(RuntimeError):
         emu.url
+
+
+async def test_a_long_run_keeps_only_the_newest_closed_connections(
+    emu: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("gateway.emulator.state.MAX_CLOSED_KEPT", 2)
+    async with client_for(emu).aio.live.connect(model=MODEL, config=live_config()) as held_open:
+        for _ in range(4):
+            async with client_for(emu).aio.live.connect(model=MODEL, config=live_config()):
+                pass
+        async with client_for(emu).aio.live.connect(model=MODEL, config=live_config()):
+            ids = [conn.id for conn in emu.connections]
+        await held_open.send_realtime_input(text="still here")
+    # The open one stays, however old; of the closed, at most the newest two (the last may still be closing).
+    assert ids[0] == 1 and ids[-1] == 6 and 2 not in ids and len(ids) <= 4
