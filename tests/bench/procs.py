@@ -13,9 +13,10 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Coroutine, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -121,6 +122,22 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def run_interruptible(name: str, main: Coroutine[Any, Any, dict[str, Any]]) -> dict[str, Any] | None:
+    """`asyncio.run(main)`; None after a Ctrl-C or SIGTERM, by which time every process it started is stopped."""
+
+    async def cancelled_by_sigterm_too() -> dict[str, Any]:
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)  # cleans up like Ctrl-C
+        return await main
+
+    try:
+        return asyncio.run(cancelled_by_sigterm_too())
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print(f"{name}: interrupted; every process it started has been stopped", file=sys.stderr)
+        return None
 
 
 def free_port() -> int:

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import os
 import platform
-import signal
 import sys
 import time
 from dataclasses import asdict
@@ -40,7 +39,7 @@ from gateway.media.resample import StreamResampler  # noqa: E402
 from gateway.peer import restrict_host_addresses  # noqa: E402
 from tests.bench import phases, receive_path, report  # noqa: E402
 from tests.bench.phases import Plan, progress  # noqa: E402
-from tests.bench.procs import ALL_CPUS, REPO, Processes, own_cpu  # noqa: E402
+from tests.bench.procs import ALL_CPUS, REPO, Processes, own_cpu, run_interruptible  # noqa: E402
 from tests.bench.resampler_quality import CONVERSIONS, GATEWAY, measure  # noqa: E402
 
 SEED = 1
@@ -62,9 +61,6 @@ def resampler_figures() -> list[dict[str, Any]]:
 
 
 async def bench(plan: Plan, log_dir: Path) -> dict[str, Any]:
-    main_task = asyncio.current_task()
-    assert main_task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)  # cleans up like Ctrl-C
     restrict_host_addresses(["127.0.0.1"])
     receive_path.install()
     speed = [phases.machine_speed_ms()]
@@ -117,10 +113,8 @@ def main() -> int:
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     began = time.monotonic()
-    try:
-        results = asyncio.run(bench(plan, args.json.parent / "logs"))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("bench: interrupted; every process it started has been stopped", file=sys.stderr)
+    results = run_interruptible("bench", bench(plan, args.json.parent / "logs"))
+    if results is None:
         return 130
     results |= {
         "command": " ".join([Path(sys.executable).name, *sys.argv]),

@@ -35,7 +35,7 @@ from gateway.caller import CallRefused  # noqa: E402
 from gateway.peer import restrict_host_addresses  # noqa: E402
 from tests.bench import phases, scenarios  # noqa: E402
 from tests.bench.phases import progress  # noqa: E402
-from tests.bench.procs import REPO, Processes, Server  # noqa: E402
+from tests.bench.procs import REPO, Processes, Server, run_interruptible  # noqa: E402
 
 SAMPLE_EVERY_S = 30.0
 SEED = 3
@@ -127,10 +127,8 @@ def main() -> int:
                         help="the emulator's connection lifetime: a Live handover this often per call (default 45)")
     parser.add_argument("--json", type=Path, default=REPO / "bench-results" / "soak.json", help="where to write")
     args = parser.parse_args()
-    try:
-        results = asyncio.run(soak(args, args.json.parent / "logs"))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("soak: interrupted; every process it started has been stopped", file=sys.stderr)
+    results = run_interruptible("soak", soak(args, args.json.parent / "logs"))
+    if results is None:
         return 130
     results["command"] = " ".join([Path(sys.executable).name, *sys.argv])
     args.json.parent.mkdir(parents=True, exist_ok=True)
