@@ -22,12 +22,12 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", type=Path, dest="config_file", help="TOML file of profiles (GATEWAY_CONFIG)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING... (GATEWAY_LOG_LEVEL, default INFO)")
 
-    from gateway import call_cli
+    from gateway.client import cli as client_cli
     from gateway.emulator import cli as emulator_cli
 
     emulator_cli.add_arguments(commands.add_parser("emulator", help="run the Live API emulator alone"))
-    call_cli.add_call_arguments(commands.add_parser("call", help="place a call from the command line"))
-    call_cli.add_loadtest_arguments(commands.add_parser("loadtest", help="many calls at once, with a summary"))
+    client_cli.add_call_arguments(commands.add_parser("call", help="place a call from the command line"))
+    client_cli.add_loadtest_arguments(commands.add_parser("loadtest", help="many calls at once, with a summary"))
 
     args = parser.parse_args(argv)
     match args.command:
@@ -36,9 +36,9 @@ def main(argv: list[str] | None = None) -> int:
         case "emulator":
             return emulator_cli.run(args)
         case "call":
-            return call_cli.run_call(args)
+            return client_cli.run_call(args)
         case "loadtest":
-            return call_cli.run_loadtest(args)
+            return client_cli.run_loadtest(args)
     return 2
 
 

@@ -18,13 +18,13 @@ from gateway.api import health as health_api
 from gateway.api.errors import bearer_auth, json_errors
 from gateway.api.keys import CALLS, EMULATED, METRICS, SETTINGS
 from gateway.api.ratelimit import CallRateLimiter, limit_call_creation
-from gateway.calls import CallManager
+from gateway.calls.manager import CallManager
 from gateway.config import LiveBackend, Settings
 from gateway.emulator import Emulator, EmulatorConfig
 from gateway.live.client import LiveEndpoint, make_client
 from gateway.media.ffmpeg_threads import use_one_ffmpeg_thread
 from gateway.metrics import registry_for
-from gateway.peer import restrict_host_addresses
+from gateway.rtc import restrict_host_addresses
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from gateway.api.ratelimit import CallRateLimiter
-from gateway.calls import CallManager
+from gateway.calls.manager import CallManager
 
 
 class GatewayCollector:

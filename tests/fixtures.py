@@ -16,8 +16,8 @@ from aiortc import RTCPeerConnection
 
 from gateway.api.keys import CALLS
 from gateway.app import EMULATOR, create_app
-from gateway.caller import Caller
-from gateway.calls import CallManager
+from gateway.calls.manager import CallManager
+from gateway.client.caller import Caller
 from gateway.config import Settings
 from gateway.emulator import Emulator, EmulatorConfig
 

@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from gateway.api.keys import CALLS
-from gateway.call import Call
+from gateway.calls.call import Call
+from gateway.calls.peer import add_remote_candidates
 from gateway.errors import GatewayError
-from gateway.peer import add_remote_candidates
 
 SDP = "application/sdp"
 JSON = "application/json"

@@ -6,7 +6,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway.api.keys import CALLS, EMULATED, METRICS, SETTINGS
-from gateway.calls import RETRY_AFTER_S
+from gateway.calls.manager import RETRY_AFTER_S
 from gateway.errors import GatewayError
 
 routes = web.RouteTableDef()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from gateway.calls import CallManager
+from gateway.calls.manager import CallManager
 from gateway.config import Settings
 
 SETTINGS = web.AppKey("settings", Settings)

@@ -34,7 +34,7 @@ from gateway.live.handover import Handover
 from gateway.live.journal import UplinkJournal
 from gateway.live.setup import connect_config
 from gateway.live.transcripts import Role, TranscriptAssembler
-from gateway.media.stats import Window
+from gateway.stats import Window
 
 log = logging.getLogger(__name__)
 

@@ -8,10 +8,10 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 
-from .playout import PlayoutBuffer
-from .resample import StreamResampler
-from .stats import Window
-from .track import PacedAudioTrack
+from gateway.media.playout import PlayoutBuffer
+from gateway.media.resample import StreamResampler
+from gateway.media.track import PacedAudioTrack
+from gateway.stats import Window
 
 LIVE_OUTPUT_RATE = 24000  # Live replies are 24 kHz s16le mono
 

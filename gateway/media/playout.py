@@ -22,7 +22,7 @@ from enum import StrEnum
 
 import numpy as np
 
-from .stats import Window
+from gateway.stats import Window
 
 logger = logging.getLogger(__name__)
 

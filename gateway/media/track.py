@@ -18,7 +18,7 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from .stats import Window
+from gateway.stats import Window
 
 logger = logging.getLogger(__name__)
 

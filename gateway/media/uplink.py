@@ -16,8 +16,8 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from .resample import StreamResampler
-from .stats import Window
+from gateway.media.resample import StreamResampler
+from gateway.stats import Window
 
 logger = logging.getLogger(__name__)
 

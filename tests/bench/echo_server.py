@@ -17,7 +17,7 @@ import secrets
 from aiohttp import web
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-from gateway.peer import restrict_host_addresses
+from gateway.rtc import restrict_host_addresses
 
 PEERS = web.AppKey("peers", dict)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from aiortc import rtcrtpreceiver
 
-from gateway.media.stats import Window
+from gateway.stats import Window
 
 MAX_PENDING = 500  # packets remembered per track until their frame comes out (lost or never decoded: dropped)
 

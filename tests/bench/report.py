@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from gateway.media.stats import percentiles
+from gateway.stats import percentiles
 
 Summary = dict[str, Any]  # a Window.summary(): count, p50, p95, p99
 

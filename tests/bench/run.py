@@ -36,7 +36,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: make `tests.bench` importable
 
 from gateway.media.resample import StreamResampler  # noqa: E402
-from gateway.peer import restrict_host_addresses  # noqa: E402
+from gateway.rtc import restrict_host_addresses  # noqa: E402
 from tests.bench import phases, receive_path, report  # noqa: E402
 from tests.bench.phases import Plan, progress  # noqa: E402
 from tests.bench.procs import ALL_CPUS, REPO, Processes, own_cpu, run_interruptible  # noqa: E402

@@ -16,8 +16,8 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from gateway.caller import Caller
-from gateway.signals import silence, speech_like
+from gateway.client.caller import Caller
+from gateway.client.signals import silence, speech_like
 
 RATE = 16_000
 CONNECT_TIMEOUT_S = 30.0

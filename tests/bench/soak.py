@@ -31,8 +31,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: make `tests.bench` importable
 
-from gateway.caller import CallRefused  # noqa: E402
-from gateway.peer import restrict_host_addresses  # noqa: E402
+from gateway.client.caller import CallRefused  # noqa: E402
+from gateway.rtc import restrict_host_addresses  # noqa: E402
 from tests.bench import phases, scenarios  # noqa: E402
 from tests.bench.phases import progress  # noqa: E402
 from tests.bench.procs import REPO, Processes, Server, run_interruptible  # noqa: E402

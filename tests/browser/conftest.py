@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
-from gateway.signals import silence, speech_like
-from gateway.wavfile import write_wav
+from gateway.client.signals import silence, speech_like
+from gateway.client.wavfile import write_wav
 from tests.fixtures import Gateway
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from gateway.signals import RMS_DBFS
+from gateway.client.signals import RMS_DBFS
 from tests.fixtures import Gateway
 from tests.browser.conftest import (
     ARTIFACTS,

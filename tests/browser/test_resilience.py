@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 from playwright.async_api import Page, expect
 
-from gateway.call import Call
+from gateway.calls.call import Call
 from tests.fixtures import Gateway
 from tests.browser.conftest import connect, final_turn, hang_up
 

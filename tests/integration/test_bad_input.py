@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 from aiortc import RTCPeerConnection
 
-from gateway.signals import speech_like
+from gateway.client.signals import speech_like
 from tests.audio import best_match
 from tests.fixtures import Gateway, answered
 from tests.integration.test_call import heard, say_and_hear_reply

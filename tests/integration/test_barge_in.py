@@ -7,9 +7,9 @@ import asyncio
 import numpy as np
 import pytest
 
-from gateway.caller import Caller
+from gateway.client.caller import Caller
+from gateway.client.signals import silence, speech_like
 from gateway.config import BUILTIN_PROFILES, Profile, VadProfile
-from gateway.signals import silence, speech_like
 from tests.integration.test_call import RATE
 
 CROSSING_S = 0.25  # after the gateway cut, audio already on its way (network, caller jitter buffer)

@@ -7,8 +7,8 @@ import asyncio
 import aiohttp
 import numpy as np
 
-from gateway.caller import Caller
-from gateway.signals import silence, speech_like
+from gateway.client.caller import Caller
+from gateway.client.signals import silence, speech_like
 from tests.audio import best_match, to_rate
 from tests.fixtures import Gateway, answered
 
@@ -104,7 +104,7 @@ async def test_whip_style_sdp_offer_is_answered_with_sdp(gateway: Gateway, no_le
     from aiortc import RTCPeerConnection, RTCSessionDescription
 
     from gateway.media.track import PacedAudioTrack
-    from gateway.caller import Microphone
+    from gateway.client.caller import Microphone
 
     pc = RTCPeerConnection()
     pc.addTrack(PacedAudioTrack(Microphone(), 48_000))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from gateway.call import CallState
-from gateway.caller import CallRefused
-from gateway.signals import speech_like
+from gateway.calls.call import CallState
+from gateway.client.caller import CallRefused
+from gateway.client.signals import speech_like
 from tests.audio import best_match
 from tests.fixtures import Gateway, answered, until
 from tests.integration.test_call import heard, say_and_hear_reply

@@ -13,8 +13,8 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
-from gateway.signals import silence, speech_like
-from gateway.wavfile import read_wav, write_wav
+from gateway.client.signals import silence, speech_like
+from gateway.client.wavfile import read_wav, write_wav
 from tests.audio import best_match, to_rate
 
 CREDENTIALS = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GATEWAY_LIVE_BASE_URL")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from aiortc.sdp import SessionDescription
 
+from gateway.client.signals import speech_like
 from gateway.media.resample import resample
-from gateway.signals import speech_like
 from tests.audio import best_match
 from tests.integration.test_call import RATE, heard, say_and_hear_reply
 

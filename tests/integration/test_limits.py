@@ -6,8 +6,8 @@ import aiohttp
 import pytest
 from aiortc import RTCPeerConnection
 
-from gateway.caller import CallRefused
-from gateway.signals import speech_like
+from gateway.client.caller import CallRefused
+from gateway.client.signals import speech_like
 from tests.audio import best_match
 from tests.fixtures import Gateway, answered, until
 from tests.integration.test_call import heard, say_and_hear_reply

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from gateway.call import CallState
-from gateway.signals import silence, speech_like
+from gateway.calls.call import CallState
+from gateway.client.signals import silence, speech_like
 from tests.audio import best_match
 from tests.fixtures import Gateway, answered
 from tests.integration.test_call import RATE, heard, say_and_hear_reply

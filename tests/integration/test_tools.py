@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.client.signals import silence, speech_like
 from gateway.config import BUILTIN_PROFILES, Profile
-from gateway.signals import silence, speech_like
 from tests.fixtures import answered
 from tests.integration.test_call import RATE
 

@@ -19,17 +19,18 @@ import numpy as np
 from aiortc import MediaStreamTrack, RTCPeerConnection
 from google import genai
 
+from gateway.calls.conversation import Conversation
+from gateway.calls.events import EventChannel, text_of
+from gateway.calls.peer import CODEC_RATES, apply_offer, create_answer, rtc_configuration
+from gateway.calls.tools import ToolRelay
 from gateway.config import Profile, Settings
-from gateway.conversation import Conversation
-from gateway.events import EventChannel, text_of
 from gateway.live.errors import LiveFatalError
 from gateway.live.session import LiveSession
 from gateway.media.downlink import Downlink
 from gateway.media.encoding import EncodingTrack
 from gateway.media.uplink import Uplink
 from gateway.media.vad import EnergyVad, VadConfig, VadEventKind
-from gateway.peer import CODEC_RATES, apply_offer, close_peer, create_answer, rtc_configuration
-from gateway.tools import ToolRelay
+from gateway.rtc import close_peer
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ from typing import Any
 
 from google.genai import types
 
-from gateway.events import EventChannel
+from gateway.calls.events import EventChannel
+from gateway.calls.tools import ToolRelay
 from gateway.live.session import LinkState
 from gateway.live.transcripts import Role
 from gateway.media.downlink import Downlink
-from gateway.tools import ToolRelay
 
 
 class ConversationState(StrEnum):

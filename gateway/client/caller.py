@@ -29,7 +29,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from gateway.media.resample import resample
 from gateway.media.track import PacedAudioTrack
-from gateway.peer import close_peer
+from gateway.rtc import close_peer
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from collections import Counter
 
 from google import genai
 
-from gateway.call import Call, CallState
+from gateway.calls.call import Call, CallState
+from gateway.calls.peer import check_offer
 from gateway.config import Settings
 from gateway.errors import GatewayError
-from gateway.peer import check_offer
 
 log = logging.getLogger(__name__)
 

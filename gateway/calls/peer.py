@@ -6,13 +6,11 @@ checked for the basics first, and anything aiortc still rejects becomes a 400 or
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from collections.abc import Sequence
 from typing import Any
 
-import aioice.ice
 from aiortc import (
     RTCConfiguration,
     RTCIceServer,
@@ -52,18 +50,6 @@ def check_offer(sdp: str) -> None:
     if audio > 1:
         raise OfferError(422, "too_many_audio", "the offer has more than one audio section (one is supported)")
 
-
-def restrict_host_addresses(addresses: Sequence[str]) -> None:
-    """Gather host ICE candidates only on `addresses` (process-wide).
-
-    aioice gathers on every interface and offers no filter (aioice#57); it also never gathers on loopback,
-    which a gateway bound to 127.0.0.1 needs. Replacing its address lookup is the narrowest fix.
-    """
-    chosen = list(addresses)
-    aioice.ice.get_host_addresses = lambda use_ipv4, use_ipv6: [  # type: ignore[assignment]
-        a for a in chosen if (":" in a and use_ipv6) or (":" not in a and use_ipv4)
-    ]
-    log.info("ICE host candidates restricted to %s", ", ".join(chosen))
 
 
 def rtc_configuration(ice_servers: Sequence[dict[str, Any]], relay_only: bool) -> RTCConfiguration:
@@ -113,14 +99,6 @@ async def create_answer(pc: RTCPeerConnection) -> str:
     await pc.setLocalDescription(await pc.createAnswer())
     return pc.localDescription.sdp
 
-
-async def close_peer(pc: RTCPeerConnection) -> None:
-    """Close `pc`, immune to our own cancellation.
-
-    aiortc makes a second close() await the first one's future directly, so cancelling any waiter (a hang-up
-    cancelling a call's tasks) cancels that shared future and breaks every close in progress.
-    """
-    await asyncio.shield(pc.close())
 
 
 async def add_remote_candidates(pc: RTCPeerConnection, sdpfrag: str) -> int:

@@ -14,10 +14,10 @@ from typing import Any
 import aiohttp
 import numpy as np
 
-from gateway.caller import Caller, CallRefused
-from gateway.peer import restrict_host_addresses
-from gateway.signals import silence, speech_like
-from gateway.wavfile import read_wav, write_wav
+from gateway.client.caller import Caller, CallRefused
+from gateway.client.signals import silence, speech_like
+from gateway.client.wavfile import read_wav, write_wav
+from gateway.rtc import restrict_host_addresses
 
 CODECS = ("opus", "pcmu", "pcma", "g722")
 TAIL_S = 6.0  # after the last audio is played, time for the reply to come back

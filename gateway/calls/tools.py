@@ -11,7 +11,7 @@ from typing import Any
 
 from google.genai import types
 
-from gateway.events import EventChannel
+from gateway.calls.events import EventChannel
 
 log = logging.getLogger(__name__)
 
