@@ -59,8 +59,14 @@ def serve_main(args: argparse.Namespace) -> int:
 
     from gateway.app import create_app
 
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=settings.drain_s + 5,
-                print=lambda line: log.info(line.strip("= \n")))
+    from gateway.fleet.registry import FleetUnavailable
+
+    try:
+        web.run_app(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=settings.drain_s + 5,
+                    print=lambda line: log.info(line.strip("= \n")))
+    except FleetUnavailable as exc:
+        print(f"gateway: cannot join the fleet: {exc} (GATEWAY_REDIS_URL)", file=sys.stderr)
+        return 1
     return 0
 
 

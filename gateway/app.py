@@ -1,8 +1,9 @@
 """The aiohttp application factory: routes, middleware, and what lives as long as the app.
 
 `create_app(settings)` is used by `gateway serve` and by the tests alike. Resources start and stop in
-`cleanup_ctx`, in order: the Live endpoint (the embedded emulator when there are no credentials), then the
-call manager. On shutdown the manager drains first: calls get `drain_s` to finish.
+`cleanup_ctx`, in order: the Live endpoint (the embedded emulator when there are no credentials), the fleet
+membership (fleet mode only: Redis is reached first, or the gateway does not start), then the call manager. On
+shutdown the manager drains first: calls get `drain_s` to finish (in fleet mode, to move to another replica).
 """
 
 from __future__ import annotations
@@ -14,13 +15,15 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.api import calls as calls_api
+from gateway.api import fleet as fleet_api
 from gateway.api import health as health_api
 from gateway.api.errors import bearer_auth, json_errors
-from gateway.api.keys import CALLS, EMULATED, METRICS, SETTINGS
+from gateway.api.keys import CALLS, EMULATED, FLEET, METRICS, SETTINGS
 from gateway.api.ratelimit import CallRateLimiter, limit_call_creation
 from gateway.calls.manager import CallManager
 from gateway.config import LiveBackend, Settings
 from gateway.emulator import Emulator, EmulatorConfig
+from gateway.fleet.member import FleetMember
 from gateway.live.client import LiveEndpoint, make_client
 from gateway.media.ffmpeg_threads import use_one_ffmpeg_thread
 from gateway.metrics import registry_for
@@ -31,18 +34,21 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 ENDPOINT = web.AppKey("live_endpoint", LiveEndpoint)
 EMULATOR = web.AppKey("emulator", Emulator)
+ENDED_KEPT_S = 600.0  # how long the registry keeps an ended call's snapshot
 
 
 def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = None) -> web.Application:
     """The gateway. `emulator_config` tunes the embedded emulator (used only when there are no credentials)."""
     use_one_ffmpeg_thread()  # process-wide: no FFmpeg thread pool per audio converter (see ffmpeg_threads.py)
     limiter = CallRateLimiter(settings.call_rate_per_minute, settings.call_burst)
+    fleet_mode = bool(settings.redis_url)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
             json_errors,
             bearer_auth(settings.api_tokens, _needs_auth),
-            limit_call_creation(limiter, settings.client_ip_header),
+            limit_call_creation(limiter, settings.client_ip_header, _forwarded),
+            *([fleet_api.fleet_routing] if fleet_mode else []),
         ],
     )
     app[SETTINGS] = settings
@@ -62,25 +68,48 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
             log.info("Live API: built-in emulator at %s (mode %s)", emulator.url, config.mode)
             yield
 
+    async def fleet(app: web.Application) -> AsyncIterator[None]:
+        if not fleet_mode:
+            yield
+            return
+        assert settings.redis_url is not None
+        member = await FleetMember.join(settings.redis_url, settings.fleet_url, settings.max_calls,
+                                        grace_s=settings.caller_grace_s, keep_ended_s=ENDED_KEPT_S)
+        app[FLEET] = member
+        yield
+        await member.stop()  # after the call manager: the calls' ends are written first
+
     async def call_manager(app: web.Application) -> AsyncIterator[None]:
         if settings.ice_addresses:
             restrict_host_addresses(settings.ice_addresses)
         manager = CallManager(settings, make_client(settings, app[ENDPOINT]))
         app[CALLS] = manager
-        app[METRICS] = registry_for(manager, limiter)
+        app[METRICS] = registry_for(manager, limiter, app[FLEET].requests if fleet_mode else None)
+        if fleet_mode:
+            app[FLEET].start(fleet_api.calls_view(manager))
         yield
         await manager.close()
 
     async def drain(app: web.Application) -> None:
+        if fleet_mode:
+            fleet_api.announce_drain(app[CALLS], settings.drain_s)
         await app[CALLS].drain(settings.drain_s)
 
-    app.cleanup_ctx.extend([live_endpoint, call_manager])
+    app.cleanup_ctx.extend([live_endpoint, fleet, call_manager])
     app.on_shutdown.append(drain)
+    if fleet_mode:
+        app.on_response_prepare.append(fleet_api.mark_replica)
+        app.add_routes(fleet_api.routes)
     app.add_routes(calls_api.routes)
     app.add_routes(health_api.routes)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, name="static")
     return app
+
+
+def _forwarded(request: web.Request) -> bool:
+    """A request another replica of the fleet forwarded here (its client was counted there)."""
+    return FLEET in request.app and request.app[FLEET].forwarder.is_hop(request)
 
 
 def _needs_auth(path: str) -> bool:

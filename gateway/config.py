@@ -129,6 +129,21 @@ class Settings:
     call_burst: int = 20  # ... and at once
     client_ip_header: str | None = None  # e.g. X-Forwarded-For, set by a proxy you run; else the peer address
 
+    # Fleet mode: replicas share a call registry in Redis and forward follow-ups to a call's owner.
+    redis_url: str | None = None  # e.g. redis://redis:6379/0; unset = one replica on its own
+    advertise_url: str | None = None  # how the other replicas reach this one; default http://<host>:<port>
+
+    @property
+    def fleet_url(self) -> str:
+        """This replica's internal URL, for the other replicas (fleet mode)."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        if self.host in ("0.0.0.0", "::", ""):
+            raise ConfigError("GATEWAY_ADVERTISE_URL is needed with GATEWAY_REDIS_URL when listening on every "
+                              "address: the other replicas must know where to reach this one")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
     @property
     def live_backend(self) -> LiveBackend:
         if self.live_base_url:
@@ -158,14 +173,17 @@ class Settings:
         config_file = values.get("config_file")
         if config_file is not None:
             values["profiles"] = load_profiles(config_file)
-        return cls(**values)
+        settings = cls(**values)
+        if settings.redis_url:
+            settings.fleet_url  # fails early when the other replicas could not reach this one
+        return settings
 
     def describe(self) -> dict[str, Any]:
         """The settings as loggable JSON, secrets masked."""
         out = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in ("gemini_api_key", "api_tokens", "ice_servers") and value:
+            if f.name in ("gemini_api_key", "api_tokens", "ice_servers", "redis_url") and value:
                 value = "***"
             elif f.name == "profiles":
                 value = sorted(value)
@@ -209,6 +227,8 @@ _ENV_FIELDS = (
     _EnvField("call_rate_per_minute", "GATEWAY_CALL_RATE_PER_MINUTE", "float"),
     _EnvField("call_burst", "GATEWAY_CALL_BURST", "int"),
     _EnvField("client_ip_header", "GATEWAY_CLIENT_IP_HEADER", "str"),
+    _EnvField("redis_url", "GATEWAY_REDIS_URL", "str"),
+    _EnvField("advertise_url", "GATEWAY_ADVERTISE_URL", "str"),
 )
 
 

@@ -6,6 +6,7 @@ from sharing figures.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry
@@ -16,9 +17,10 @@ from gateway.calls.manager import CallManager
 
 
 class GatewayCollector:
-    def __init__(self, calls: CallManager, limiter: CallRateLimiter) -> None:
+    def __init__(self, calls: CallManager, limiter: CallRateLimiter, fleet: Counter[str] | None) -> None:
         self._calls = calls
         self._limiter = limiter
+        self._fleet = fleet
 
     def collect(self) -> Iterator[Metric]:
         calls = self._calls
@@ -38,9 +40,16 @@ class GatewayCollector:
             ("playout_underruns", "Gaps inside model replies (playout buffer ran dry)"),
         ):
             yield CounterMetricFamily(f"gateway_{name}", help_text, value=totals.get(name, 0))
+        if self._fleet is not None:
+            routed = CounterMetricFamily("gateway_fleet_requests", "Follow-ups of calls in fleet mode, by route: "
+                                         "local, received (forwarded here), forwarded (to the owner), takeover, "
+                                         "handed_over (a draining replica's resume), orphan", labels=["route"])
+            for route, count in sorted(self._fleet.items()):
+                routed.add_metric([route], count)
+            yield routed
 
 
-def registry_for(calls: CallManager, limiter: CallRateLimiter) -> CollectorRegistry:
+def registry_for(calls: CallManager, limiter: CallRateLimiter, fleet: Counter[str] | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(GatewayCollector(calls, limiter))  # type: ignore[arg-type]
+    registry.register(GatewayCollector(calls, limiter, fleet))  # type: ignore[arg-type]
     return registry

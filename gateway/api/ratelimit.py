@@ -55,13 +55,15 @@ class CallRateLimiter:
 
 
 def limit_call_creation(
-    limiter: CallRateLimiter, client_ip_header: str | None
+    limiter: CallRateLimiter, client_ip_header: str | None,
+    exempt: Callable[[web.Request], bool] = lambda request: False,
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Middleware: `POST /v1/calls` and `POST /whip` spend a token of the client's; none left is a 429."""
+    """Middleware: `POST /v1/calls` and `POST /whip` spend a token of the client's; none left is a 429.
+    `exempt` requests (a resume another replica of the fleet forwarded, already counted there) spend none."""
 
     @web.middleware
     async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method == "POST" and request.path in ("/v1/calls", "/whip"):
+        if request.method == "POST" and request.path in ("/v1/calls", "/whip") and not exempt(request):
             wait = limiter.take(client_address(request, client_ip_header))
             if wait > 0:
                 seconds = math.ceil(wait)

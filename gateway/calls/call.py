@@ -21,6 +21,7 @@ from google import genai
 
 from gateway.calls.conversation import Conversation
 from gateway.calls.events import EventChannel, text_of
+from gateway.calls.handoff import MIGRATED, Handoff, token_hash
 from gateway.calls.peer import CODEC_RATES, apply_offer, create_answer, rtc_configuration
 from gateway.calls.tools import ToolRelay
 from gateway.config import Profile, Settings
@@ -72,11 +73,15 @@ class Call:
         *,
         on_ended: Callable[[Call], None] = lambda call: None,
         clock: Callable[[], float] = time.monotonic,
+        handoff: Handoff | None = None,
+        resume_token: str | None = None,
     ) -> None:
-        self.id = secrets.token_urlsafe(12)
+        """A new call, or with `handoff` one that goes on from another replica (the caller resumes it with
+        `resume_token`, already checked against the handoff)."""
+        self.id = handoff.call_id if handoff else secrets.token_urlsafe(12)
         self.profile = profile
         self.settings = settings
-        self.resume_token = secrets.token_urlsafe(24)
+        self.resume_token = resume_token or secrets.token_urlsafe(24)
         self.state = CallState.CONNECTING
         self.created_at = time.time()
         self.end_reason: str | None = None
@@ -120,6 +125,21 @@ class Call:
         self._ended = asyncio.Event()
         self._caller_spoke_at = self._started_at  # with the model's last audio, for the idle timeout
         self._grace_until: float | None = None
+        if handoff is not None:
+            self._go_on_from(handoff)
+
+    def _go_on_from(self, handoff: Handoff) -> None:
+        """Start as a detached call of another replica's: its conversation, waiting for the caller's resume."""
+        self.created_at, self.metadata, self.attachments = handoff.created_at, dict(handoff.metadata), handoff.attachments
+        self.live.restore(handoff.live_handle, handoff.transcript)
+        self.state = CallState.DETACHED
+        self.conversation.muted = True
+        self._grace_until = self._clock() + self.settings.caller_grace_s
+
+    def handoff(self) -> Handoff:
+        """What another replica needs to go on with this call (fleet mode keeps it in Redis)."""
+        return Handoff(self.id, self.profile.name, token_hash(self.resume_token), self.created_at, self.attachments,
+                       self.live.handle, self.live.transcript, self.metadata)
 
     # ----- lifecycle -----
 
@@ -185,7 +205,7 @@ class Call:
 
     def rotate_resume_token(self) -> None:
         """A resume spent the token: the next resume needs the new one."""
-        self.resume_token = secrets.token_urlsafe(24)
+        self.resume_token = resume_token or secrets.token_urlsafe(24)
 
     def _outbound_track(self, rate: int) -> MediaStreamTrack:
         if self.downlink is not None and self.downlink.out_rate == rate:
@@ -212,10 +232,12 @@ class Call:
         self._tg = None
         detached = self.state is CallState.DETACHED
         self.state = CallState.ENDED
-        self.events.send({"type": "ended", "reason": self.end_reason})
+        migrated = self.end_reason == MIGRATED  # the conversation goes on elsewhere: nothing has ended
+        if not migrated:
+            self.events.send({"type": "ended", "reason": self.end_reason})
         try:
             if self.leg is not None:
-                if self.leg.has_events and not detached:
+                if self.leg.has_events and not detached and not migrated:
                     await self._deliver_last_events()
                 await close_peer(self.leg.pc)
         finally:

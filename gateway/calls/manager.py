@@ -6,10 +6,12 @@ import asyncio
 import hmac
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 from google import genai
 
 from gateway.calls.call import Call, CallState
+from gateway.calls.handoff import MIGRATED, Handoff
 from gateway.calls.peer import check_offer
 from gateway.config import Settings
 from gateway.errors import GatewayError
@@ -41,6 +43,11 @@ class CallManager:
     @property
     def accepting(self) -> bool:
         return not self.draining and len(self._calls) < self.settings.max_calls
+
+    def holds(self, call_id: str) -> bool:
+        """Is this call in progress here?"""
+        call = self._calls.get(call_id)
+        return call is not None and not call.ended
 
     def get(self, call_id: str) -> Call:
         call = self._calls.get(call_id)
@@ -83,6 +90,47 @@ class CallManager:
             answer = await call.attach(offer_sdp)
             call.rotate_resume_token()
         return call, answer
+
+    async def adopt(self, handoff: Handoff, token: str, offer_sdp: str,
+                    claim: Callable[[], Awaitable[Handoff | None]]) -> tuple[Call, str]:
+        """Go on here with another replica's call (that replica is gone or draining): the caller's resume.
+
+        Everything that could refuse the resume is checked before `claim()` makes this replica the call's
+        owner (it raises if another replica won, and may return a fresher handoff from the old owner).
+        """
+        check_offer(offer_sdp)
+        if not handoff.accepts(token):
+            raise GatewayError(403, "bad_resume_token", "the resume token is not valid for this call")
+        self._check_capacity()
+        profile = self.settings.profiles.get(handoff.profile)
+        if profile is None:
+            raise GatewayError(409, "unknown_profile", f"the call's profile {handoff.profile!r} is not known here")
+        handoff = await claim() or handoff
+        call = Call(profile, self.settings, self._client, on_ended=self._forget, handoff=handoff, resume_token=token)
+        self._calls[call.id] = call
+        self._tasks[call.id] = asyncio.create_task(call.run(), name=f"call-{call.id}")
+        log.info("call %s: taken over from another replica", call.id)
+        return await self.resume(call.id, token, offer_sdp)
+
+    def handoffs(self) -> dict[str, Handoff]:
+        """What another replica would need to go on with each call in progress."""
+        return {call.id: call.handoff() for call in self._calls.values() if not call.ended}
+
+    def lost(self, call_id: str) -> Call | None:
+        """Another replica owns this call now: stop it here, without telling anyone it `ended`."""
+        call = self._calls.get(call_id)
+        if call is None or call.ended:
+            return None
+        call.end(MIGRATED)
+        return call
+
+    async def release(self, call_id: str) -> Handoff | None:
+        """Another replica takes this call over: stop it here and give its final handoff."""
+        call = self.lost(call_id)
+        if call is None:
+            return None
+        await self._finish(call_id)
+        return call.handoff()
 
     async def hang_up(self, call_id: str, reason: str = "hangup") -> None:
         """End a call and wait until everything it held is released."""

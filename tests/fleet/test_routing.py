@@ -1,0 +1,59 @@
+"""Three replicas behind HAProxy round-robin: every follow-up of every call reaches the replica that holds it."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import aiohttp
+import pytest
+
+from gateway.api.fleet import REPLICA_HEADER
+from gateway.client.signals import speech_like
+from gateway.fleet.registry import Registry
+from tests.fixtures import answered
+from tests.fleet.cluster import Cluster
+from tests.fleet.conftest import fleet_requests
+from tests.integration.test_call import say_and_hear_reply
+
+pytestmark = pytest.mark.fleet
+
+SDPFRAG = {"Content-Type": "application/trickle-ice-sdpfrag"}
+FRAGMENT = "a=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n"
+
+
+async def test_every_follow_up_of_every_call_reaches_its_owner(cluster: Cluster, callers, registry: Registry) -> None:
+    calls = [await answered(callers()) for _ in range(3)]
+    owners = {c.call_id: (await registry.lookup(c.call_id)).owner_id for c in calls}
+    assert len(set(owners.values())) > 1, "round-robin should have placed the calls on different replicas"
+    before = await fleet_requests(cluster)
+    answered_by: Counter[bool] = Counter()
+    sent = 0
+    async with aiohttp.ClientSession() as http:
+        for caller in calls:
+            url = f"{cluster.lb_url}/v1/calls/{caller.call_id}"
+            for _ in range(4):
+                async with http.get(url) as response:
+                    assert response.status == 200, await response.text()
+                    assert (await response.json())["call_id"] == caller.call_id
+                    answered_by[response.headers[REPLICA_HEADER] == owners[caller.call_id]] += 1
+                async with http.patch(url, data=FRAGMENT, headers=SDPFRAG) as response:
+                    assert response.status == 204, await response.text()
+                    answered_by[response.headers[REPLICA_HEADER] == owners[caller.call_id]] += 1
+                sent += 2
+    assert answered_by == {True: sent}, "every follow-up must be answered by the call's owner"
+
+    after = await fleet_requests(cluster)
+    delta = {name: after[name] - before[name] for name in after}
+    total = lambda route: sum(d[route] for d in delta.values())  # noqa: E731
+    assert total("local") + total("received") == sent, delta
+    assert total("forwarded") == total("received") > 0, delta
+
+    for caller in calls:  # the conversations are undisturbed, and the callers' own hang-ups work
+        await say_and_hear_reply(caller, speech_like(0.6, seed=4))
+    async with aiohttp.ClientSession() as http:
+        for caller in calls:
+            async with http.delete(f"{cluster.lb_url}/v1/calls/{caller.call_id}") as response:
+                assert response.status == 204
+            async with http.get(f"{cluster.lb_url}/v1/calls/{caller.call_id}") as response:
+                assert response.status == 404
+            caller.call_id = None
