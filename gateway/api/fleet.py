@@ -60,11 +60,14 @@ async def mark_replica(request: web.Request, response: web.StreamResponse) -> No
 
 @web.middleware
 async def fleet_routing(request: web.Request, handler: Handler) -> web.StreamResponse:
+    member, calls = request.app[FLEET], request.app[CALLS]
     target = await _follow_up(request)
     if target is None:
-        return await handler(request)
+        response = await handler(request)
+        if response.status == 201 and (location := response.headers.get("Location", "")).startswith("/v1/calls/"):
+            await member.publish(location.removeprefix("/v1/calls/"))  # a new call: known fleet-wide at once
+        return response
     call_id, resume = target
-    member, calls = request.app[FLEET], request.app[CALLS]
     hop = member.forwarder.is_hop(request)
     if calls.holds(call_id):
         if resume and calls.draining and not hop and (peer := await _peer(member)) is not None:

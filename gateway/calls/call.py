@@ -205,7 +205,7 @@ class Call:
 
     def rotate_resume_token(self) -> None:
         """A resume spent the token: the next resume needs the new one."""
-        self.resume_token = resume_token or secrets.token_urlsafe(24)
+        self.resume_token = secrets.token_urlsafe(24)
 
     def _outbound_track(self, rate: int) -> MediaStreamTrack:
         if self.downlink is not None and self.downlink.out_rate == rate:

@@ -92,8 +92,9 @@ class CallManager:
         return call, answer
 
     async def adopt(self, handoff: Handoff, token: str, offer_sdp: str,
-                    claim: Callable[[], Awaitable[Handoff | None]]) -> tuple[Call, str]:
-        """Go on here with another replica's call (that replica is gone or draining): the caller's resume.
+                    claim: Callable[[], Awaitable[Handoff | None]]) -> Call:
+        """Go on here with another replica's call (that replica is gone or draining), detached until the
+        caller's resume (with `token` and `offer_sdp`) attaches to it.
 
         Everything that could refuse the resume is checked before `claim()` makes this replica the call's
         owner (it raises if another replica won, and may return a fresher handoff from the old owner).
@@ -110,7 +111,7 @@ class CallManager:
         self._calls[call.id] = call
         self._tasks[call.id] = asyncio.create_task(call.run(), name=f"call-{call.id}")
         log.info("call %s: taken over from another replica", call.id)
-        return await self.resume(call.id, token, offer_sdp)
+        return call
 
     def handoffs(self) -> dict[str, Handoff]:
         """What another replica would need to go on with each call in progress."""

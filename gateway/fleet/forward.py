@@ -42,7 +42,7 @@ class Forwarder:
 
     async def forward(self, request: web.Request, base_url: str, *, streaming: bool) -> web.StreamResponse:
         """`request` as `base_url` answers it; OwnerUnreachable if no answer begins."""
-        body = await request.read() if request.can_read_body else None
+        body = await request.read() if request.body_exists else None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
         headers[HOP_HEADER] = self._secret
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT_S,
