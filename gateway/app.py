@@ -2,7 +2,8 @@
 
 `create_app(settings)` is used by `gateway serve` and by the tests alike. Resources start and stop in
 `cleanup_ctx`, in order: the Live endpoint (the embedded emulator when there are no credentials), then the
-call manager. On shutdown the manager drains first: calls get `drain_s` to finish.
+call manager, which ends whatever calls are left. The drain comes before, while the server still listens
+(gateway/lifecycle.py): aiohttp's shutdown hooks run only after it has stopped listening.
 """
 
 from __future__ import annotations
@@ -71,11 +72,7 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
         yield
         await manager.close()
 
-    async def drain(app: web.Application) -> None:
-        await app[CALLS].drain(settings.drain_s)
-
     app.cleanup_ctx.extend([live_endpoint, call_manager])
-    app.on_shutdown.append(drain)
     app.add_routes(calls_api.routes)
     app.add_routes(health_api.routes)
     app.router.add_get("/", _index)
