@@ -2,12 +2,15 @@
 
 `create_app(settings)` is used by `gateway serve` and by the tests alike. Resources start and stop in
 `cleanup_ctx`, in order: the Live endpoint (the embedded emulator when there are no credentials), the fleet
-membership (fleet mode only: Redis is reached first, or the gateway does not start), then the call manager. On
-shutdown the manager drains first: calls get `drain_s` to finish (in fleet mode, to move to another replica).
+membership (fleet mode only: Redis is reached first, or the gateway does not start), then the call manager,
+which ends whatever calls are left. The drain comes before, while the server still listens (`drain()`, called by
+gateway/lifecycle.py): aiohttp's shutdown hooks run only after it has stopped listening. In fleet mode the
+drain first tells every caller to `migrate`: their resumes reach other replicas, which take the calls over.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -90,13 +93,7 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
         yield
         await manager.close()
 
-    async def drain(app: web.Application) -> None:
-        if fleet_mode:
-            fleet_api.announce_drain(app[CALLS], settings.drain_s)
-        await app[CALLS].drain(settings.drain_s)
-
     app.cleanup_ctx.extend([live_endpoint, fleet, call_manager])
-    app.on_shutdown.append(drain)
     if fleet_mode:
         app.on_response_prepare.append(fleet_api.mark_replica)
         app.add_routes(fleet_api.routes)
@@ -105,6 +102,14 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, name="static")
     return app
+
+
+async def drain(app: web.Application, timeout_s: float, cut_short: asyncio.Event | None = None) -> None:
+    """Stop taking calls and let those in progress end (see CallManager.drain); in fleet mode, move them."""
+    if FLEET in app:
+        app[CALLS].draining = True  # first, so that the registry hears it before any caller moves
+        await fleet_api.announce_drain(app[FLEET], app[CALLS], timeout_s)
+    await app[CALLS].drain(timeout_s, cut_short)
 
 
 def _forwarded(request: web.Request) -> bool:

@@ -47,8 +47,14 @@ def calls_view(calls: CallManager) -> CallsView:
     )
 
 
-def announce_drain(calls: CallManager, drain_s: float) -> None:
-    """Tell every caller to resume elsewhere: the resume reaches a replica that takes the call over."""
+async def announce_drain(member: FleetMember, calls: CallManager, drain_s: float) -> None:
+    """Tell every caller to resume elsewhere: the resume reaches a replica that takes the call over. The
+    registry hears that this replica drains first, so that the others know they may take its calls."""
+    try:
+        await member.heartbeat()
+    except FleetUnavailable as exc:
+        log.warning("fleet: cannot say that this replica drains (%s); its calls stay here", exc)
+        return
     for call in calls:
         call.events.send({"type": MIGRATE_EVENT, "reason": "draining", "within_s": drain_s})
 
