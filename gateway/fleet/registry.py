@@ -44,8 +44,9 @@ _HEARTBEAT = """
 redis.call('HSET', KEYS[1], 'url', ARGV[2], 'calls', ARGV[3], 'max_calls', ARGV[4], 'draining', ARGV[5])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('SET', KEYS[3], ARGV[8], 'NX')
 local lost, missing = {}, {}
-for i = 3, #KEYS do
+for i = 4, #KEYS do
   local owner = redis.call('HGET', KEYS[i], 'owner')
   if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[i], ARGV[7])
   elseif owner then table.insert(lost, KEYS[i])
@@ -163,12 +164,12 @@ class Registry:
         await self._redis.aclose()
 
     async def heartbeat(self, replica: Replica, owned: Sequence[str], call_ttl_s: float) -> tuple[list[str], list[str]]:
-        """Say this replica is up (its url and load) and keep its calls' records alive.
+        """Say this replica is up (its url and load), keep its calls' records alive.
 
         Returns the calls another replica owns now (lost) and those whose record is gone (to write again)."""
-        keys = [REPLICA_PREFIX + replica.id, REPLICAS, *map(_call_key, owned)]
+        keys = [REPLICA_PREFIX + replica.id, REPLICAS, SECRET, *map(_call_key, owned)]
         args = [replica.id, replica.url, replica.calls, replica.max_calls, int(replica.draining),
-                _ms(REPLICA_TTL_S), _ms(call_ttl_s)]
+                _ms(REPLICA_TTL_S), _ms(call_ttl_s), self.secret]  # the secret again, if Redis lost it
         [(lost, missing)] = await self._send(lambda pipe: self._script(pipe, _HEARTBEAT, keys, args))
         return [_call_id(k) for k in lost], [_call_id(k) for k in missing]
 
