@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench soak chromium clean
+.PHONY: run test bench soak chromium fleet-tools clean
 
 run: $(STAMP)
 	$(BIN)/gateway serve
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium fleet-tools
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -35,6 +35,17 @@ chromium:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else \
 			echo "chromium is not installed: browser tests will be skipped (CI=true makes that a failure)"; \
+		fi; \
+	fi
+
+# The fleet tests (tests/fleet) start Debian's redis-server and haproxy themselves. As root, install them when missing.
+fleet-tools:
+	@if ! command -v redis-server >/dev/null 2>&1 || ! command -v haproxy >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's redis-server and haproxy for the fleet tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server haproxy >/dev/null; \
+		else \
+			echo "redis-server or haproxy is missing: fleet tests will be skipped (CI=true makes that a failure)"; \
 		fi; \
 	fi
 
