@@ -32,3 +32,13 @@ def test_a_bad_value_names_its_variable() -> None:
 def test_secrets_are_masked_when_described() -> None:
     described = Settings.load({}, {"GEMINI_API_KEY": "k", "GATEWAY_API_TOKENS": "a,b"}).describe()
     assert described["gemini_api_key"] == described["api_tokens"] == "***"
+
+
+def test_fleet_mode_needs_an_advertised_url_when_listening_on_every_address() -> None:
+    env = {"GATEWAY_REDIS_URL": "redis://r:6379/0", "GATEWAY_HOST": "0.0.0.0"}
+    with pytest.raises(ConfigError, match="GATEWAY_ADVERTISE_URL"):
+        Settings.load({}, env)
+    settings = Settings.load({}, {**env, "GATEWAY_ADVERTISE_URL": "http://10.0.0.7:8080/"})
+    assert settings.fleet_url == "http://10.0.0.7:8080"
+    assert Settings.load({"port": 9000}, {"GATEWAY_REDIS_URL": "redis://r"}).fleet_url == "http://127.0.0.1:9000"
+    assert Settings.load({}, env | {"GATEWAY_ADVERTISE_URL": "http://x"}).describe()["redis_url"] == "***"
