@@ -13,8 +13,9 @@ run: $(STAMP)
 test: $(STAMP) chromium fleet-tools
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(STAMP) fleet-tools
 	$(BIN)/python tests/bench/run.py
+	$(BIN)/python tests/bench/fleet_cost.py
 
 # Memory, descriptors and threads of a gateway as calls come and go (10 minutes; SOAK_ARGS="--minutes 60").
 soak: $(STAMP)

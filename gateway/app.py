@@ -87,7 +87,7 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
             restrict_host_addresses(settings.ice_addresses)
         manager = CallManager(settings, make_client(settings, app[ENDPOINT]))
         app[CALLS] = manager
-        app[METRICS] = registry_for(manager, limiter, app[FLEET].requests if fleet_mode else None)
+        app[METRICS] = registry_for(manager, limiter, app[FLEET] if fleet_mode else None)
         if fleet_mode:
             app[FLEET].start(fleet_api.calls_view(manager))
         yield

@@ -6,7 +6,6 @@ from sharing figures.
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry
@@ -14,10 +13,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from gateway.api.ratelimit import CallRateLimiter
 from gateway.calls.manager import CallManager
+from gateway.fleet.member import FleetMember
 
 
 class GatewayCollector:
-    def __init__(self, calls: CallManager, limiter: CallRateLimiter, fleet: Counter[str] | None) -> None:
+    def __init__(self, calls: CallManager, limiter: CallRateLimiter, fleet: FleetMember | None) -> None:
         self._calls = calls
         self._limiter = limiter
         self._fleet = fleet
@@ -44,12 +44,14 @@ class GatewayCollector:
             routed = CounterMetricFamily("gateway_fleet_requests", "Follow-ups of calls in fleet mode, by route: "
                                          "local, received (forwarded here), forwarded (to the owner), takeover, "
                                          "handed_over (a draining replica's resume), orphan", labels=["route"])
-            for route, count in sorted(self._fleet.items()):
+            for route, count in sorted(self._fleet.requests.items()):
                 routed.add_metric([route], count)
             yield routed
+            yield CounterMetricFamily("gateway_fleet_redis_round_trips", "Commands or pipelines sent to Redis",
+                                      value=self._fleet.registry.round_trips)
 
 
-def registry_for(calls: CallManager, limiter: CallRateLimiter, fleet: Counter[str] | None = None) -> CollectorRegistry:
+def registry_for(calls: CallManager, limiter: CallRateLimiter, fleet: FleetMember | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
     registry.register(GatewayCollector(calls, limiter, fleet))  # type: ignore[arg-type]
     return registry

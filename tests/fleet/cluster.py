@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.gateway_process import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = Path(__file__).with_name("haproxy.cfg.in")
 START_TIMEOUT_S = 30.0
@@ -34,12 +36,6 @@ def require(program: str) -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{program} is missing and CI=true: install it (`make fleet-tools` as root)")
     pytest.skip(f"{program} is missing: install Debian's {program} package to run the fleet tests")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Program:
@@ -138,7 +134,7 @@ class Cluster:
 
     def start(self) -> Cluster:
         self.start_redis()
-        self._start_emulator()
+        self.start_emulator()
         self.gateways = [Replica(f"gateway-{i + 1}", free_port()) for i in range(self.replicas)]
         for replica in self.gateways:
             self.launch(replica)
@@ -172,7 +168,7 @@ class Cluster:
                 assert replica.program and replica.program.running, replica.program and replica.program.log()
                 await asyncio.sleep(0.1)
 
-    def _start_emulator(self) -> None:
+    def start_emulator(self) -> None:
         argv = [sys.executable, "-m", "gateway", "emulator", "--port", "0", "--mode", "burst", "--seed", "7"]
         self.emulator = Program("emulator", argv, self.workdir, pipe_stdout=True)
         assert self.emulator.process.stdout is not None

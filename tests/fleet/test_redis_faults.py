@@ -13,7 +13,8 @@ import pytest
 from gateway.client.signals import speech_like
 from gateway.fleet.registry import Registry
 from tests.fixtures import answered
-from tests.fleet.cluster import Cluster, Program, free_port
+from tests.fleet.cluster import Cluster, Program
+from tests.gateway_process import free_port
 from tests.fleet.test_takeover import owner_of
 from tests.integration.test_call import say_and_hear_reply
 
