@@ -47,8 +47,10 @@ class GatewayCollector:
             for route, count in sorted(self._fleet.requests.items()):
                 routed.add_metric([route], count)
             yield routed
-            yield CounterMetricFamily("gateway_fleet_redis_round_trips", "Commands or pipelines sent to Redis",
+            yield CounterMetricFamily("gateway_fleet_redis_round_trips", "Round trips to Redis (pipelines)",
                                       value=self._fleet.registry.round_trips)
+            yield CounterMetricFamily("gateway_fleet_redis_commands", "Commands sent to Redis",
+                                      value=self._fleet.registry.commands)
 
 
 def registry_for(calls: CallManager, limiter: CallRateLimiter, fleet: FleetMember | None = None) -> CollectorRegistry:

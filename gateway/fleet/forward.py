@@ -62,6 +62,8 @@ class Forwarder:
             try:
                 async for chunk in upstream.content.iter_any():
                     await response.write(chunk)
+            except ConnectionResetError:  # our client went away (an events reader closing its stream)
+                return response
             except (aiohttp.ClientError, TimeoutError) as exc:  # the owner went away mid-answer: end ours too
                 log.warning("forwarded %s %s: the owner stopped answering: %s", request.method, request.path, exc)
                 return response

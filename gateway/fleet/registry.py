@@ -142,7 +142,8 @@ class Registry:
         self._redis = client
         self.replica_id = replica_id
         self.secret = ""
-        self.round_trips = 0  # pipelines sent to Redis, for `make bench`
+        self.round_trips = 0  # pipelines sent to Redis, for /metrics and `make bench`
+        self.commands = 0  # commands in them
         self._shas: dict[str, str] = {}
 
     @classmethod
@@ -256,6 +257,7 @@ class Registry:
         pipe = self._redis.pipeline(transaction=False)
         build(pipe)
         self.round_trips += 1
+        self.commands += len(pipe.command_stack)
         try:
             async with asyncio.timeout(COMMAND_TIMEOUT_S):
                 return await pipe.execute()

@@ -38,25 +38,34 @@ IDLE_S = 5.0
 GETS = 200
 
 
-async def round_trips(url: str) -> int:
+async def redis_use(url: str) -> tuple[int, int]:
+    """(round trips, commands) the replica at `url` has sent to Redis so far."""
+    found = {}
     async with aiohttp.ClientSession() as http, http.get(f"{url}/metrics") as response:
         for line in (await response.text()).splitlines():
-            if line.startswith("gateway_fleet_redis_round_trips_total "):
-                return int(float(line.split()[-1]))
-    raise RuntimeError(f"{url} is not in fleet mode")
+            for name in ("round_trips", "commands"):
+                if line.startswith(f"gateway_fleet_redis_{name}_total "):
+                    found[name] = int(float(line.split()[-1]))
+    return found["round_trips"], found["commands"]
 
 
-async def timed_gets(url: str, count: int) -> dict[str, float]:
-    took = []
+async def round_trips(url: str) -> int:
+    return (await redis_use(url))[0]
+
+
+async def timed_gets(urls: dict[str, str], count: int) -> dict[str, dict[str, float]]:
+    """GET each of `urls` in turn, `count` times, so that both see the same load; p50 and p95 of each."""
+    took: dict[str, list[float]] = {name: [] for name in urls}
     async with aiohttp.ClientSession() as http:
         for _ in range(count):
-            start = time.perf_counter()
-            async with http.get(url) as response:
-                await response.read()
-                assert response.status == 200, response.status
-            took.append(1000 * (time.perf_counter() - start))
-    took.sort()
-    return {"p50_ms": round(statistics.median(took), 2), "p95_ms": round(took[int(0.95 * len(took))], 2)}
+            for name, url in urls.items():
+                start = time.perf_counter()
+                async with http.get(url) as response:
+                    await response.read()
+                    assert response.status == 200, response.status
+                took[name].append(1000 * (time.perf_counter() - start))
+    return {name: {"p50_ms": round(statistics.median(values), 2),
+                   "p95_ms": round(sorted(values)[int(0.95 * len(values))], 2)} for name, values in took.items()}
 
 
 async def measure(cluster: Cluster, plain: Replica, count: int, seconds: float) -> dict[str, Any]:
@@ -68,7 +77,7 @@ async def measure(cluster: Cluster, plain: Replica, count: int, seconds: float) 
     await asyncio.sleep(IDLE_S)
     idle_per_s = (await round_trips(fleet.url) - idle_before) / IDLE_S
 
-    before_calls, since = await round_trips(fleet.url), time.monotonic()
+    (before_calls, commands_before), since = await redis_use(fleet.url), time.monotonic()
     async with calls(plain.url, count) as plain_calls, calls(fleet.url, count) as fleet_calls:
         for index, caller in enumerate(plain_calls + fleet_calls):
             queue_talk(caller, seconds, seed=index % count)
@@ -76,15 +85,16 @@ async def measure(cluster: Cluster, plain: Replica, count: int, seconds: float) 
         await asyncio.sleep(seconds)
         elapsed = time.monotonic() - start
         cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
-        owner_gets = await timed_gets(f"{fleet.url}/v1/calls/{fleet_calls[0].call_id}", GETS)
+        path = f"/v1/calls/{fleet_calls[0].call_id}"
         forwarding_before, forwarding_since = await round_trips(other.url), time.monotonic()
-        forwarded_gets = await timed_gets(f"{other.url}/v1/calls/{fleet_calls[0].call_id}", GETS)
+        latency = await timed_gets({"owner": fleet.url + path, "forwarded": other.url + path}, GETS)
         heartbeats = idle_per_s * (time.monotonic() - forwarding_since)
         per_forward = (await round_trips(other.url) - forwarding_before - heartbeats) / GETS
-        latency = {"owner": owner_gets, "forwarded": forwarded_gets}
         life_s = time.monotonic() - start
     await asyncio.sleep(1.0)  # the hang-ups' records are written by the next mirror pass
-    call_trips = await round_trips(fleet.url) - before_calls - idle_per_s * (time.monotonic() - since)
+    after_calls, commands_after = await redis_use(fleet.url)
+    idle = idle_per_s * (time.monotonic() - since)  # heartbeats meanwhile: one command each
+    call_trips, call_commands = after_calls - before_calls - idle, commands_after - commands_before - idle
     per_call_s = {name: round(1000 * used / (count * elapsed), 1) for name, used in cpu.items() if name != "redis"}
     return {
         "calls": count, "seconds": round(elapsed, 1),
@@ -92,6 +102,7 @@ async def measure(cluster: Cluster, plain: Replica, count: int, seconds: float) 
         "fleet_over_plain": round(per_call_s["fleet"] / per_call_s["plain"], 3),
         "redis_cpu_ms_per_second": round(1000 * cpu["redis"] / elapsed, 1),
         "redis_round_trips_per_call": round(call_trips / count, 1),
+        "redis_commands_per_call": round(call_commands / count, 1),
         "redis_round_trips_per_call_minute": round(call_trips / count / (life_s / 60), 1),
         "redis_round_trips_per_idle_replica_second": round(idle_per_s, 2),
         "redis_round_trips_per_forwarded_follow_up": round(per_forward, 2),
@@ -106,7 +117,8 @@ def print_figures(figures: dict[str, Any]) -> None:
          f"(x{figures['fleet_over_plain']}), {figures['calls']} calls each, {figures['seconds']} s side by side"),
         ("redis-server CPU", f"{figures['redis_cpu_ms_per_second']} ms per second"),
         ("Redis round trips per call (create to hang-up)", f"{figures['redis_round_trips_per_call']} "
-         f"({figures['redis_round_trips_per_call_minute']} per call-minute)"),
+         f"({figures['redis_round_trips_per_call_minute']} per call-minute; the calls' writes share them), "
+         f"{figures['redis_commands_per_call']} commands"),
         ("Redis round trips of an idle replica", f"{figures['redis_round_trips_per_idle_replica_second']} per second"),
         ("Redis round trips per forwarded follow-up", f"{figures['redis_round_trips_per_forwarded_follow_up']}"),
         ("GET /v1/calls/<id>, owner / forwarded, p50", f"{lat['owner']['p50_ms']} / {lat['forwarded']['p50_ms']} ms "
