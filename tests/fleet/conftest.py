@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
-from typing import Any
 
 import aiohttp
 import pytest
 
 from gateway.client.caller import Caller
 from gateway.fleet.registry import Registry
+from tests.fixtures import callers_of
 from tests.fleet.cluster import Cluster
 
 
@@ -28,15 +27,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureReq
 @pytest.fixture
 async def callers(cluster: Cluster) -> AsyncIterator[Callable[..., Caller]]:
     """aiortc callers that place their calls through HAProxy; each hangs up when the test ends."""
-    made: list[Caller] = []
-
-    def make(**options: Any) -> Caller:
-        caller = Caller(cluster.lb_url, **options)
-        made.append(caller)
-        return caller
-
-    yield make
-    await asyncio.gather(*(caller.hang_up() for caller in made), return_exceptions=True)
+    async with callers_of(cluster.lb_url) as make:
+        yield make
 
 
 @pytest.fixture

@@ -4,7 +4,9 @@ call over, and the Live session goes on from the stored handle."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
@@ -44,10 +46,17 @@ async def owner_of(cluster: Cluster, registry: Registry, call_id: str) -> Replic
     return next(r for r in cluster.gateways if r.url == record.owner.url)
 
 
-async def kill(cluster: Cluster, replica: Replica) -> None:
-    assert replica.program is not None
-    replica.program.signal(signal.SIGKILL)
-    await replica.program.exited()
+@contextlib.asynccontextmanager
+async def owner_killed(cluster: Cluster, registry: Registry, caller: Caller) -> AsyncIterator[Replica]:
+    """SIGKILL the replica that holds the caller's call; it is started again at the end."""
+    owner = await owner_of(cluster, registry, caller.call_id)
+    assert owner.program is not None
+    owner.program.signal(signal.SIGKILL)
+    await owner.program.exited()
+    try:
+        yield owner
+    finally:
+        await cluster.restart(owner)
 
 
 async def test_a_replica_killed_mid_call_the_caller_resumes_elsewhere_and_the_conversation_goes_on(
@@ -55,10 +64,7 @@ async def test_a_replica_killed_mid_call_the_caller_resumes_elsewhere_and_the_co
 ) -> None:
     caller = await answered(callers(resume_after_silence_s=1.5))
     await talk_and_wait_for_the_handle(caller, registry, seed=41)
-    owner = await owner_of(cluster, registry, caller.call_id)
-
-    await kill(cluster, owner)
-    try:
+    async with owner_killed(cluster, registry, caller) as owner:
         await until(lambda: caller.resumes == 1 or caller.resume_failure is not None, timeout=20)
         assert caller.resume_failure is None, caller.resume_failure
         await asyncio.wait_for(caller.connected.wait(), 10)
@@ -67,8 +73,6 @@ async def test_a_replica_killed_mid_call_the_caller_resumes_elsewhere_and_the_co
         await say_and_hear_reply(caller, speech_like(0.8, seed=42))
         assert replies(caller) == ["reply 1", "reply 2"], "the conversation's turn counter should go on"
         assert not caller.of_type("ended")
-    finally:
-        await cluster.restart(owner)
 
 
 async def test_an_orphaned_call_is_shown_detached_its_token_is_checked_and_one_of_two_racing_resumes_wins(
@@ -76,11 +80,9 @@ async def test_an_orphaned_call_is_shown_detached_its_token_is_checked_and_one_o
 ) -> None:
     caller = await answered(callers())
     await talk_and_wait_for_the_handle(caller, registry, seed=43)
-    owner = await owner_of(cluster, registry, caller.call_id)
-    others = [r for r in cluster.gateways if r is not owner]
     await caller.drop()
-    await kill(cluster, owner)
-    try:
+    async with owner_killed(cluster, registry, caller) as owner:
+        others = [r for r in cluster.gateways if r is not owner]
         url = f"{cluster.lb_url}/v1/calls/{caller.call_id}"
         async with aiohttp.ClientSession() as http:
             async with http.get(url) as response:  # the owner's heartbeat expires first: seconds, not forever
@@ -114,18 +116,14 @@ async def test_an_orphaned_call_is_shown_detached_its_token_is_checked_and_one_o
         caller.call_id = None  # the winner hangs up the call
         for racer in racers:
             await racer.hang_up()
-    finally:
-        await cluster.restart(owner)
 
 
 async def test_an_orphaned_call_hung_up_through_another_replica_stays_ended(
     cluster: Cluster, callers, registry: Registry
 ) -> None:
     caller = await answered(callers())
-    owner = await owner_of(cluster, registry, caller.call_id)
     await caller.drop()
-    await kill(cluster, owner)
-    try:
+    async with owner_killed(cluster, registry, caller):
         url = f"{cluster.lb_url}/v1/calls/{caller.call_id}"
         async with aiohttp.ClientSession() as http:
             async with http.delete(url) as response:
@@ -138,5 +136,3 @@ async def test_an_orphaned_call_hung_up_through_another_replica_stays_ended(
             await caller.resume()
         assert (refused.value.status, refused.value.code) == (404, "call_not_found")
         caller.call_id = None
-    finally:
-        await cluster.restart(owner)
