@@ -24,10 +24,11 @@ log = logging.getLogger(__name__)
 
 TELEPHONE_EVENT = "telephone-event"
 # One beside Opus (48 kHz clock), one beside G.711 and G.722 (8 kHz clock); events 0-15 are the keys.
-# Payload types as browsers use them; an answer takes the offer's.
+# Payload types as browsers use them; an answer takes the offer's. aiortc's codec preferences tell codecs
+# apart by MIME type and fmtp parameters but not by clock rate, so the two must differ in their parameters:
+# the 48 kHz one has none, which RFC 4733 (section 2.4.1) reads as events 0-15 too.
 TELEPHONE_EVENT_CODECS = (
-    RTCRtpCodecParameters(mimeType=f"audio/{TELEPHONE_EVENT}", clockRate=48_000, channels=1, payloadType=110,
-                          parameters={"0-15": None}),
+    RTCRtpCodecParameters(mimeType=f"audio/{TELEPHONE_EVENT}", clockRate=48_000, channels=1, payloadType=110),
     RTCRtpCodecParameters(mimeType=f"audio/{TELEPHONE_EVENT}", clockRate=8_000, channels=1, payloadType=126,
                           parameters={"0-15": None}),
 )
