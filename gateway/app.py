@@ -19,6 +19,7 @@ from aiohttp import web
 
 from gateway.api import calls as calls_api
 from gateway.api import fleet as fleet_api
+from gateway.api import events as events_api
 from gateway.api import health as health_api
 from gateway.api.errors import bearer_auth, json_errors
 from gateway.api.keys import CALLS, EMULATED, FLEET, METRICS, SETTINGS
@@ -98,6 +99,7 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
         app.on_response_prepare.append(fleet_api.mark_replica)
         app.add_routes(fleet_api.routes)
     app.add_routes(calls_api.routes)
+    app.add_routes(events_api.routes)
     app.add_routes(health_api.routes)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, name="static")

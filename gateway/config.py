@@ -70,6 +70,7 @@ class Profile:
     local_barge_in: bool = False
     local_barge_in_threshold_dbfs: float = -35.0
     tools: tuple[dict[str, Any], ...] = ()
+    dtmf_to_model: bool = False  # each key the caller presses is also told to the model, as text
 
     def public(self) -> dict[str, Any]:
         """What a client may see of the profile (no instructions, no tool internals)."""
@@ -83,6 +84,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
         description="Phone agent: short answers, cuts itself off as soon as the caller talks",
         system_instruction=DEFAULT_INSTRUCTION + " You are on a phone line: keep every answer to one or two sentences.",
         local_barge_in=True,
+        dtmf_to_model=True,
     ),
 }
 
@@ -121,13 +123,18 @@ class Settings:
     idle_timeout_s: float = 600.0  # no caller speech and no model audio for this long ends the call
     connect_timeout_s: float = 30.0  # offer answered -> media flowing, else the call ends
     caller_grace_s: float = 30.0  # a vanished caller may resume within this window
-    caller_silence_s: float = 4.0  # no RTP and no data-channel message for this long = vanished
+    caller_silence_s: float = 10.0  # nothing at all from the caller's peer for this long = vanished (RTP alone: never)
     drain_s: float = 30.0  # on shutdown, calls get this long to finish
     max_body_bytes: int = 64 * 1024
     api_tokens: tuple[str, ...] = ()  # bearer tokens accepted on /v1 and /whip; empty = open
     call_rate_per_minute: float = 60.0  # calls (and resumes) one client may place a minute; 0 = no limit
     call_burst: int = 20  # ... and at once
     client_ip_header: str | None = None  # e.g. X-Forwarded-For, set by a proxy you run; else the peer address
+
+    # The server-side events stream, and calls remembered after they end.
+    events_backlog: int = 500  # events a call keeps for GET /v1/calls/<id>/events (the newest)
+    ended_call_s: float = 600.0  # an ended call's snapshot and events stay readable for this long
+    ended_calls: int = 1000  # ... for at most this many calls, the oldest forgotten first
 
     # Fleet mode: replicas share a call registry in Redis and forward follow-ups to a call's owner.
     redis_url: str | None = None  # e.g. redis://redis:6379/0; unset = one replica on its own
@@ -229,6 +236,10 @@ _ENV_FIELDS = (
     _EnvField("client_ip_header", "GATEWAY_CLIENT_IP_HEADER", "str"),
     _EnvField("redis_url", "GATEWAY_REDIS_URL", "str"),
     _EnvField("advertise_url", "GATEWAY_ADVERTISE_URL", "str"),
+    # The server-side events stream, and calls remembered after they end.
+    _EnvField("events_backlog", "GATEWAY_EVENTS_BACKLOG", "int"),
+    _EnvField("ended_call_s", "GATEWAY_ENDED_CALL_SECONDS", "float"),
+    _EnvField("ended_calls", "GATEWAY_ENDED_CALLS", "int"),
 )
 
 

@@ -1,4 +1,4 @@
-"""The calls API (design.md section 4): create, resume, inspect, trickle and end calls."""
+"""The calls API (design.md section 4): create, resume, inspect, renegotiate, trickle and end calls."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ from aiohttp import web
 
 from gateway.api.keys import CALLS
 from gateway.calls.call import Call
+from gateway.calls.ended import EndedCall
 from gateway.calls.peer import add_remote_candidates
 from gateway.errors import GatewayError
 
 SDP = "application/sdp"
 JSON = "application/json"
 SDPFRAG = "application/trickle-ice-sdpfrag"
+RESUME_TOKEN = "Resume-Token"  # the SDP form's resume token, in the 201 and in a resume request
 
 routes = web.RouteTableDef()
 
@@ -50,7 +52,9 @@ async def whip(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/v1/calls/{call_id}")
 async def get_call(request: web.Request) -> web.StreamResponse:
-    call = request.app[CALLS].get(request.match_info["call_id"])
+    call = request.app[CALLS].lookup(request.match_info["call_id"])
+    if isinstance(call, EndedCall):
+        return web.json_response(call.snapshot)
     return web.json_response({**call.snapshot(), "metadata": call.metadata})
 
 
@@ -61,13 +65,17 @@ async def delete_call(request: web.Request) -> web.StreamResponse:
 
 
 @routes.patch("/v1/calls/{call_id}")
-async def trickle(request: web.Request) -> web.StreamResponse:
+async def update_call(request: web.Request) -> web.StreamResponse:
+    """Trickle ICE candidates (`application/trickle-ice-sdpfrag`) or a new offer (`application/sdp`: hold)."""
     call = request.app[CALLS].get(request.match_info["call_id"])
-    if request.content_type != SDPFRAG:
-        raise GatewayError(415, "unsupported_media_type", f"send {SDPFRAG}")
+    if request.content_type not in (SDPFRAG, SDP):
+        raise GatewayError(415, "unsupported_media_type", f"send {SDPFRAG} (trickle ICE) or {SDP} (a new offer)")
     if_match = request.headers.get("If-Match")
     if if_match not in (None, "*", _etag(call)):
         raise GatewayError(412, "precondition_failed", "the ETag does not match this call's session")
+    if request.content_type == SDP:
+        call, answer = await request.app[CALLS].renegotiate(call.id, await request.text())
+        return web.Response(status=200, text=answer, content_type=SDP, headers={"ETag": _etag(call)})
     if call.leg is None:
         raise GatewayError(409, "no_peer", "the call has no peer connection to add candidates to")
     await add_remote_candidates(call.leg.pc, await request.text())
@@ -75,13 +83,20 @@ async def trickle(request: web.Request) -> web.StreamResponse:
 
 
 async def _sdp_call(request: web.Request) -> web.StreamResponse:
+    """A new call, or with `?resume=<call_id>` and the Resume-Token header, a resume: the body is the offer."""
     offer = await request.text()
-    call, answer = await request.app[CALLS].create(offer, request.query.get("profile"))
+    resume = request.query.get("resume")
+    if resume is None:
+        call, answer = await request.app[CALLS].create(offer, request.query.get("profile"))
+    elif not (token := request.headers.get(RESUME_TOKEN)):
+        raise GatewayError(400, "bad_request", f"a resume needs the {RESUME_TOKEN} header of the previous answer")
+    else:
+        call, answer = await request.app[CALLS].resume(resume, token, offer)
     return web.Response(
         status=201,
         text=answer,
         content_type=SDP,
-        headers={"Location": _location(call), "ETag": _etag(call)},
+        headers={"Location": _location(call), "ETag": _etag(call), RESUME_TOKEN: call.resume_token},
     )
 
 
