@@ -38,7 +38,6 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 ENDPOINT = web.AppKey("live_endpoint", LiveEndpoint)
 EMULATOR = web.AppKey("emulator", Emulator)
-ENDED_KEPT_S = 600.0  # how long the registry keeps an ended call's snapshot
 
 
 def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = None) -> web.Application:
@@ -78,7 +77,8 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
             return
         assert settings.redis_url is not None
         member = await FleetMember.join(settings.redis_url, settings.fleet_url, settings.max_calls,
-                                        grace_s=settings.caller_grace_s, keep_ended_s=ENDED_KEPT_S)
+                                        grace_s=settings.caller_grace_s, keep_ended_s=settings.ended_call_s,
+                                        history_size=settings.events_backlog)
         app[FLEET] = member
         yield
         await member.stop()  # after the call manager: the calls' ends are written first

@@ -15,13 +15,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
 from gateway.api.errors import Handler
+from gateway.api.events import send_history
 from gateway.api.keys import CALLS, FLEET
+from gateway.calls.call import Call
 from gateway.calls.handoff import Handoff
+from gateway.calls.history import EventHistory
 from gateway.calls.manager import CallManager
 from gateway.errors import GatewayError
 from gateway.fleet.forward import OwnerUnreachable
@@ -39,12 +43,21 @@ routes = web.RouteTableDef()
 
 
 def calls_view(calls: CallManager) -> CallsView:
-    return CallsView(
-        handoffs=lambda: {call_id: h.to_json() for call_id, h in calls.handoffs().items()},
-        final_snapshot=lambda call_id: None,
-        lost=calls.lost,
-        load=lambda: (len(calls), calls.draining),
-    )
+    """What the fleet member sees of this replica's calls."""
+
+    def history(call_id: str) -> EventHistory:
+        call = calls.lookup(call_id)  # one of `handoffs()`: here, if perhaps ending
+        assert isinstance(call, Call)
+        return call.events.history
+
+    def final_snapshot(call_id: str) -> dict[str, Any] | None:
+        ended = calls.ended.get(call_id)
+        return ended.snapshot if ended else None
+
+    return CallsView(handoffs=lambda: {call_id: h.to_json() for call_id, h in calls.handoffs().items()},
+                     events_sent=lambda call_id: history(call_id).added,
+                     newest_events=lambda call_id, count: history(call_id).newest(count),
+                     final_snapshot=final_snapshot, lost=calls.lost, load=lambda: (len(calls), calls.draining))
 
 
 async def announce_drain(member: FleetMember, calls: CallManager, drain_s: float) -> None:
@@ -86,7 +99,7 @@ async def fleet_routing(request: web.Request, handler: Handler) -> web.StreamRes
         if record is None or record.owner_id == member.id or hop and not resume:
             return await handler(request)  # unknown here too: the handler's 404
         if record.ended is not None:
-            return _ended(request, record)
+            return await _ended(request, member, record)
         owner = record.owner
         if owner is not None and not (resume and owner.draining):
             if hop:
@@ -136,12 +149,10 @@ async def _take_over(request: web.Request, member: FleetMember, calls: CallManag
     except ValueError as exc:
         log.warning("call %s: unusable handoff in the registry: %s", record.call_id, exc)
         return True
-    won = False
+    handoff = replace(handoff, events=tuple(await _fleet(member.registry.events(record.call_id))))
 
     async def claim() -> Handoff | None:
-        nonlocal won
-        won = await member.registry.claim(record.call_id, record.owner_id, member.call_ttl_s)
-        if not won:
+        if not await member.registry.claim(record.call_id, record.owner_id, member.call_ttl_s):
             raise _Lost
         member.requests["takeover"] += 1
         log.info("call %s: taking it over from replica %s", record.call_id, record.owner_id)
@@ -185,12 +196,17 @@ async def _orphan(request: web.Request, member: FleetMember, record: CallRecord)
                        "(POST /v1/calls with resume) to go on with it")
 
 
-def _ended(request: web.Request, record: CallRecord) -> web.StreamResponse:
-    """A call that ended (on any replica), from the snapshot its owner left in the registry."""
-    if request.method == "GET" and request.path == f"/v1/calls/{record.call_id}":
+async def _ended(request: web.Request, member: FleetMember, record: CallRecord) -> web.StreamResponse:
+    """A call that ended (on any replica), from the snapshot and history its owner left in the registry."""
+    call_path, events_path = f"/v1/calls/{record.call_id}", f"/v1/calls/{record.call_id}/events"
+    if request.method == "GET" and request.path == call_path:
         return web.json_response(record.ended)
-    if request.method == "DELETE":
+    if request.method == "GET" and request.path == events_path:
+        return await send_history(request, await _fleet(member.registry.events(record.call_id)))
+    if request.method == "DELETE" and request.path == call_path:
         return web.Response(status=204)
+    if request.method == "POST" and request.path == events_path:
+        raise GatewayError(409, "call_ended", f"call {record.call_id!r} has ended")
     raise GatewayError(404, "call_not_found", f"call {record.call_id!r} has ended")
 
 

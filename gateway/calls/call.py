@@ -21,7 +21,7 @@ from google import genai
 from gateway.calls.conversation import Conversation
 from gateway.calls.dtmf import Key, Source, key_from_message
 from gateway.calls.events import EventChannel, text_of
-from gateway.calls.handoff import MIGRATED, Handoff, token_hash
+from gateway.calls.handoff import MIGRATED, Handoff
 from gateway.calls.leg import Leg
 from gateway.calls.sdp import CODEC_RATES
 from gateway.calls.tools import ToolRelay
@@ -66,8 +66,7 @@ class Call:
         handoff: Handoff | None = None,
         resume_token: str | None = None,
     ) -> None:
-        """A new call, or with `handoff` one that goes on from another replica (the caller resumes it with
-        `resume_token`, already checked against the handoff)."""
+        """A new call, or one that goes on from another replica's `handoff` (resumed with `resume_token`)."""
         self.id = handoff.call_id if handoff else secrets.token_urlsafe(12)
         self.profile = profile
         self.settings = settings
@@ -125,14 +124,10 @@ class Call:
         """Start as a detached call of another replica's: its conversation, waiting for the caller's resume."""
         self.created_at, self.metadata, self.attachments = handoff.created_at, dict(handoff.metadata), handoff.attachments
         self.live.restore(handoff.live_handle, handoff.transcript)
+        self.events.history.restore(handoff.events)
         self.state = CallState.DETACHED
         self.conversation.muted = True
         self._grace_until = self._clock() + self.settings.caller_grace_s
-
-    def handoff(self) -> Handoff:
-        """What another replica needs to go on with this call (fleet mode keeps it in Redis)."""
-        return Handoff(self.id, self.profile.name, token_hash(self.resume_token), self.created_at, self.attachments,
-                       self.live.handle, self.live.transcript, self.metadata)
 
     # ----- lifecycle -----
 

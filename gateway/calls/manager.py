@@ -13,7 +13,7 @@ from google import genai
 
 from gateway.calls.call import Call, CallState
 from gateway.calls.ended import EndedCall, EndedCalls
-from gateway.calls.handoff import MIGRATED, Handoff
+from gateway.calls.handoff import MIGRATED, Handoff, handoff_of
 from gateway.calls.rtp import register_telephone_event
 from gateway.calls.sdp import check_offer
 from gateway.config import Settings
@@ -127,8 +127,9 @@ class CallManager:
         return call
 
     def handoffs(self) -> dict[str, Handoff]:
-        """What another replica would need to go on with each call in progress."""
-        return {call.id: call.handoff() for call in self._calls.values() if not call.ended}
+        """What another replica would need to go on with each call here, until it is over (remembered as
+        ended, or taken over by another replica)."""
+        return {call.id: handoff_of(call) for call in self._calls.values() if call.end_reason != MIGRATED}
 
     def lost(self, call_id: str) -> Call | None:
         """Another replica owns this call now: stop it here, without telling anyone it `ended`."""
@@ -136,6 +137,7 @@ class CallManager:
         if call is None or call.ended:
             return None
         call.end(MIGRATED)
+        call.events.history.cut_off()  # its event streams end here; their readers find it on its new replica
         return call
 
     async def release(self, call_id: str) -> Handoff | None:
@@ -144,7 +146,7 @@ class CallManager:
         if call is None:
             return None
         await self._finish(call_id)
-        return call.handoff()
+        return handoff_of(call, with_events=True)
 
     async def renegotiate(self, call_id: str, offer_sdp: str) -> tuple[Call, str]:
         """A new offer on a call's current peer connection (hold and its end); returns the answer SDP."""
@@ -209,4 +211,6 @@ class CallManager:
         self._tasks.pop(call.id, None)
         self.ended_by_reason[call.end_reason or "unknown"] += 1
         self._ended_counters.update(call.counters())
-        self.ended.remember(call.id, {**call.snapshot(), "metadata": call.metadata}, tuple(call.events.history.messages))
+        if call.end_reason != MIGRATED:  # a call another replica took over has not ended
+            self.ended.remember(call.id, {**call.snapshot(), "metadata": call.metadata},
+                                tuple(call.events.history.messages))

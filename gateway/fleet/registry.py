@@ -6,7 +6,7 @@ Keys, all under `gateway:`:
 - `replicas`: the set of replica ids (a member whose hash has expired is pruned when the set is read).
 - `call:<id>`: hash {owner, handoff (JSON)} while the call lives, {owner, ended (JSON snapshot)} once it ended;
   while it lives it expires `call_ttl_s` after its owner's last heartbeat (the caller's grace window, counted from
-  the owner's death).
+  the owner's death). `call:<id>:events`: its events history (compact JSON, newest last), appended as it grows.
 - `secret`: shared by the replicas; marks the requests one replica forwards to another.
 
 Each write to a call's record runs in Lua and is fenced by its owner, so a replica that lost a call (another took
@@ -48,18 +48,28 @@ redis.call('SET', KEYS[3], ARGV[8], 'NX')
 local lost, missing = {}, {}
 for i = 4, #KEYS do
   local owner = redis.call('HGET', KEYS[i], 'owner')
-  if owner == ARGV[1] then redis.call('PEXPIRE', KEYS[i], ARGV[7])
+  if owner == ARGV[1] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[7])
+    redis.call('PEXPIRE', KEYS[i] .. ':events', ARGV[7])
   elseif owner then table.insert(lost, KEYS[i])
   else table.insert(missing, KEYS[i]) end
 end
 return {lost, missing}
 """
 
+# ARGV: the owner, the handoff ('' if unchanged), ttl (ms), history size, 1 to replace the history, new events...
 _PUBLISH = """
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if owner and owner ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'handoff', ARGV[2])
+redis.call('HSET', KEYS[1], 'owner', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[1], 'handoff', ARGV[2]) end
+if ARGV[5] == '1' then redis.call('DEL', KEYS[2]) end
+if #ARGV > 5 then
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 6))
+  redis.call('LTRIM', KEYS[2], -tonumber(ARGV[4]), -1)
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
 """
 
@@ -69,10 +79,11 @@ _END = """
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if owner ~= ARGV[1] then return 0 end
 if ARGV[4] == '1' and redis.call('EXISTS', ARGV[5] .. owner) == 1 then return 0 end
-if ARGV[2] == '' then redis.call('DEL', KEYS[1]) return 1 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end
 redis.call('HSET', KEYS[1], 'ended', ARGV[2])
 redis.call('HDEL', KEYS[1], 'handoff')
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
 """
 
@@ -112,6 +123,17 @@ class Replica:
 
 
 @dataclass(frozen=True)
+class CallChange:
+    """What to write for one call: its handoff if it changed, events new since the last write (or, with
+    `replace`, its whole history)."""
+
+    handoff: Mapping[str, Any] | None
+    events: Sequence[str]
+    upto: int  # how many events the call had sent by the last of these
+    replace: bool = False
+
+
+@dataclass(frozen=True)
 class CallRecord:
     call_id: str
     owner_id: str
@@ -122,6 +144,10 @@ class CallRecord:
 
 def _call_key(call_id: str) -> str:
     return f"{PREFIX}call:{call_id}"
+
+
+def _call_keys(call_id: str) -> list[str]:
+    return [_call_key(call_id), _call_key(call_id) + ":events"]
 
 
 def _call_id(key: str) -> str:
@@ -174,21 +200,27 @@ class Registry:
         [(lost, missing)] = await self._send(lambda pipe: self._script(pipe, _HEARTBEAT, keys, args))
         return [_call_id(k) for k in lost], [_call_id(k) for k in missing]
 
-    async def publish(self, handoffs: Mapping[str, Mapping[str, Any]], call_ttl_s: float,
+    async def publish(self, changes: Mapping[str, CallChange], call_ttl_s: float, history_size: int,
                       ended: Mapping[str, Mapping[str, Any] | None], keep_ended_s: float) -> list[str]:
-        """Write the handoffs of calls this replica holds and the snapshots of those that ended, in one round
+        """Write what changed in the calls this replica holds, and the snapshots of those that ended, in one round
         trip; returns the calls whose record another replica owns now (nothing was written for them)."""
 
         def build(pipe: Pipeline) -> None:
-            for call_id, handoff in handoffs.items():
-                self._script(pipe, _PUBLISH, [_call_key(call_id)], [self.replica_id, json.dumps(handoff), _ms(call_ttl_s)])
+            for call_id, change in changes.items():
+                handoff = json.dumps(change.handoff) if change.handoff is not None else ""
+                args = [self.replica_id, handoff, _ms(call_ttl_s), history_size, int(change.replace), *change.events]
+                self._script(pipe, _PUBLISH, _call_keys(call_id), args)
             for call_id, snapshot in ended.items():
                 body = json.dumps(snapshot) if snapshot is not None else ""
-                self._script(pipe, _END, [_call_key(call_id)],
-                             [self.replica_id, body, _ms(keep_ended_s), 0, REPLICA_PREFIX])
+                self._script(pipe, _END, _call_keys(call_id), [self.replica_id, body, _ms(keep_ended_s), 0, REPLICA_PREFIX])
 
         results = await self._send(build)
-        return [call_id for call_id, written in zip(handoffs, results) if not written]
+        return [call_id for call_id, written in zip(changes, results) if not written]
+
+    async def events(self, call_id: str) -> list[str]:
+        """The call's events history, as its owner last wrote it."""
+        [messages] = await self._send(lambda pipe: pipe.lrange(_call_keys(call_id)[1], 0, -1))
+        return messages
 
     async def lookup(self, call_id: str) -> CallRecord | None:
         """Who holds `call_id`, whether that replica is up, and what it stored; None if no replica knows it."""
@@ -208,7 +240,7 @@ class Registry:
     async def end_orphan(self, call_id: str, owner_id: str, snapshot: Mapping[str, Any], keep_s: float) -> bool:
         """Mark ended a call whose owner is gone (a hang-up that reached another replica)."""
         args = [owner_id, json.dumps(snapshot), _ms(keep_s), 1, REPLICA_PREFIX]
-        [done] = await self._send(lambda pipe: self._script(pipe, _END, [_call_key(call_id)], args))
+        [done] = await self._send(lambda pipe: self._script(pipe, _END, _call_keys(call_id), args))
         return bool(done)
 
     async def replicas(self) -> list[Replica]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections import Counter
 
 import aiohttp
@@ -40,6 +42,8 @@ async def test_every_follow_up_of_every_call_reaches_its_owner(cluster: Cluster,
                     assert response.status == 204, await response.text()
                     answered_by[response.headers[REPLICA_HEADER] == owners[caller.call_id]] += 1
                 sent += 2
+            sent += 2
+            answered_by[await typed_text_through_the_events_api(http, url, owners[caller.call_id])] += 2
     assert answered_by == {True: sent}, "every follow-up must be answered by the call's owner"
 
     after = await fleet_requests(cluster)
@@ -55,5 +59,24 @@ async def test_every_follow_up_of_every_call_reaches_its_owner(cluster: Cluster,
             async with http.delete(f"{cluster.lb_url}/v1/calls/{caller.call_id}") as response:
                 assert response.status == 204
             async with http.get(f"{cluster.lb_url}/v1/calls/{caller.call_id}") as response:
-                assert response.status == 404
+                assert response.status == 200
+                assert (await response.json())["state"] == "ended"
+            async with http.get(f"{cluster.lb_url}/v1/calls/{caller.call_id}/events") as response:
+                events = [json.loads(line[6:]) for line in (await response.text()).splitlines() if line.startswith("data: ")]
+                assert events[0]["type"] == "ready" and events[-1] == {"type": "ended", "reason": "hangup"}
             caller.call_id = None
+
+
+async def typed_text_through_the_events_api(http: aiohttp.ClientSession, url: str, owner: str) -> bool:
+    """Read the call's event stream and type through its control endpoint: the reply's transcript must come
+    down the stream as it happens (a forwarded stream is streamed, not buffered). True if the owner answered both."""
+    async with http.get(f"{url}/events") as stream:
+        assert stream.status == 200 and stream.content_type == "text/event-stream"
+        async with http.post(f"{url}/events", json={"type": "text", "text": "hello"}) as control:
+            assert control.status == 204, await control.text()
+        async with asyncio.timeout(10):
+            async for line in stream.content:
+                if line.startswith(b"data: ") and (event := json.loads(line[6:]))["type"] == "transcript":
+                    if event["role"] == "model" and event["final"] and event["text"].endswith('"hello"'):
+                        break
+        return stream.headers[REPLICA_HEADER] == owner == control.headers[REPLICA_HEADER]

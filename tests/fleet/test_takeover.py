@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import signal
 from collections.abc import AsyncIterator
 
@@ -73,6 +74,16 @@ async def test_a_replica_killed_mid_call_the_caller_resumes_elsewhere_and_the_co
         await say_and_hear_reply(caller, speech_like(0.8, seed=42))
         assert replies(caller) == ["reply 1", "reply 2"], "the conversation's turn counter should go on"
         assert not caller.of_type("ended")
+
+    async with aiohttp.ClientSession() as http:  # the events history came along: it holds both turns
+        url = f"{cluster.lb_url}/v1/calls/{caller.call_id}"
+        async with http.delete(url) as response:
+            assert response.status == 204
+        async with http.get(f"{url}/events") as response:
+            history = [json.loads(line[6:]) for line in (await response.text()).splitlines() if line.startswith("data: ")]
+    caller.call_id = None
+    said = [e["text"] for e in history if e["type"] == "transcript" and e["role"] == "model" and e["final"]]
+    assert said == ["reply 1", "reply 2"] and history[-1] == {"type": "ended", "reason": "hangup"}
 
 
 async def test_an_orphaned_call_is_shown_detached_its_token_is_checked_and_one_of_two_racing_resumes_wins(
