@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench soak chromium clean
+.PHONY: run test bench soak chromium container-tools clean
 
 run: $(STAMP)
 	$(BIN)/gateway serve
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium container-tools
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -35,6 +35,22 @@ chromium:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else \
 			echo "chromium is not installed: browser tests will be skipped (CI=true makes that a failure)"; \
+		fi; \
+	fi
+
+# The container tests (tests/container) build the image with Debian's podman, rootful with runc, on a base
+# made by mmdebstrap; netavark and iptables publish the container's ports. As root, install what is missing.
+CONTAINER_PACKAGES := podman runc netavark iptables mmdebstrap
+
+container-tools:
+	@missing=$$(for p in $(CONTAINER_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's" $$missing "for the container tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+		else \
+			echo "missing" $$missing": container tests will be skipped (CI=true makes that a failure)"; \
 		fi; \
 	fi
 
