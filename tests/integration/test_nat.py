@@ -30,26 +30,31 @@ def host_candidates(sdp: str) -> list[tuple[str, int]]:
     return found
 
 
+async def call_with_one_turn(url: str, seed: int) -> str:
+    """Place a call, say one utterance, check that its parrot reply came back, hang up; returns the answer SDP."""
+    caller = Caller(url)
+    try:
+        answer = await caller.connect()
+        await caller.wait_for("ready")
+        await caller.connected.wait()
+        utterance = speech_like(0.8, seed=seed)
+        await say_and_hear_reply(caller, utterance)
+    finally:
+        await caller.hang_up()
+    assert [e["text"] for e in caller.of_type("transcript") if e["role"] == "model" and e["final"]] == ["reply 1"]
+    assert best_match(utterance, heard(caller))[0] > 0.8
+    return answer["sdp"]
+
+
 async def test_a_caller_reaches_the_gateway_through_its_public_address_on_a_port_in_the_range(tmp_path: Path) -> None:
     ports = free_udp_range(8, (PRIVATE, PUBLIC))
     settings = {"GATEWAY_ICE_PORT_RANGE": f"{ports.start}-{ports[-1]}", "GATEWAY_ICE_PUBLIC_ADDRESS": PUBLIC}
     async with OneToOneNat(PUBLIC, PRIVATE, INSIDE, ports) as nat, gateway_process(tmp_path, **settings) as server:
-        caller = Caller(server.url)
-        try:
-            answer = await caller.connect()
-            await caller.wait_for("ready")
-            await caller.connected.wait()
-            utterance = speech_like(0.8, seed=51)
-            await say_and_hear_reply(caller, utterance)
-        finally:
-            await caller.hang_up()
-    advertised = host_candidates(answer["sdp"])
+        advertised = host_candidates(await call_with_one_turn(server.url, seed=51))
     assert advertised, "the answer has no host candidate"
     assert all(address == PUBLIC and port in ports for address, port in advertised), advertised
     port = advertised[0][1]
     assert nat.inbound[port] and nat.outbound[port], "nothing crossed the NAT: the public address was not used"
-    assert best_match(utterance, heard(caller))[0] > 0.8
-    assert [e["text"] for e in caller.of_type("transcript") if e["role"] == "model" and e["final"]] == ["reply 1"]
 
 
 async def test_with_every_port_of_the_range_taken_a_call_gets_503_and_the_next_one_works(tmp_path: Path) -> None:
