@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench soak chromium fleet-tools clean
+.PHONY: run test bench soak chromium fleet-tools container-tools clean
 
 run: $(STAMP)
 	$(BIN)/gateway serve
 
-test: $(STAMP) chromium fleet-tools
+test: $(STAMP) chromium fleet-tools container-tools
 	$(BIN)/pytest
 
 bench: $(STAMP) fleet-tools
@@ -39,16 +39,31 @@ chromium:
 		fi; \
 	fi
 
-# The fleet tests (tests/fleet) start Debian's redis-server and haproxy themselves. As root, install them when missing.
-fleet-tools:
-	@if ! command -v redis-server >/dev/null 2>&1 || ! command -v haproxy >/dev/null 2>&1; then \
+# Debian packages that tests start themselves. As root, `make test` installs the missing ones; otherwise those
+# tests are skipped (CI=true makes that a failure). tests/fleet: Redis and HAProxy in front of the replicas.
+# tests/container: the image built with podman, rootful with runc, on a base made by mmdebstrap; netavark and
+# iptables publish the container's ports.
+FLEET_PACKAGES := redis-server haproxy
+CONTAINER_PACKAGES := podman runc netavark iptables mmdebstrap
+
+define install_missing
+	@missing=$$(for p in $(1); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing Debian's redis-server and haproxy for the fleet tests"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server haproxy >/dev/null; \
+			echo "installing Debian's" $$missing "for the $(2) tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 		else \
-			echo "redis-server or haproxy is missing: fleet tests will be skipped (CI=true makes that a failure)"; \
+			echo "missing" $$missing": $(2) tests will be skipped (CI=true makes that a failure)"; \
 		fi; \
 	fi
+endef
+
+fleet-tools:
+	$(call install_missing,$(FLEET_PACKAGES),fleet)
+
+container-tools:
+	$(call install_missing,$(CONTAINER_PACKAGES),container)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

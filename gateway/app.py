@@ -31,7 +31,7 @@ from gateway.fleet.member import FleetMember
 from gateway.live.client import LiveEndpoint, make_client
 from gateway.media.ffmpeg_threads import use_one_ffmpeg_thread
 from gateway.metrics import registry_for
-from gateway.rtc import restrict_host_addresses
+from gateway.rtc import advertise_host_address, restrict_host_addresses, restrict_host_ports
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,9 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
     async def call_manager(app: web.Application) -> AsyncIterator[None]:
         if settings.ice_addresses:
             restrict_host_addresses(settings.ice_addresses)
+        if settings.ice_port_range or settings.ice_public_address:
+            restrict_host_ports(settings.ice_port_range)
+            advertise_host_address(settings.ice_public_address)
         manager = CallManager(settings, make_client(settings, app[ENDPOINT]))
         app[CALLS] = manager
         app[METRICS] = registry_for(manager, limiter, app[FLEET] if fleet_mode else None)
