@@ -1,6 +1,7 @@
 """Real programs for the fleet tests, on loopback ports the OS picked: Debian's redis-server, a standalone
 `gateway emulator` (so a Live handle is resumable from any replica), `gateway serve` replicas and Debian's
-haproxy in front of them. Every process runs in its own session and is stopped by its pid."""
+haproxy in front of them, with the deployed config. Every process runs in its own session and is stopped by
+its pid."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ import pytest
 from tests.gateway_process import free_port
 
 REPO = Path(__file__).resolve().parents[2]
-TEMPLATE = Path(__file__).with_name("haproxy.cfg.in")
+DEPLOYED_HAPROXY = REPO / "deploy" / "haproxy" / "haproxy.cfg"
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 SECRETS = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GATEWAY_REDIS_URL")
@@ -182,15 +183,24 @@ class Cluster:
 
     def _start_haproxy(self) -> None:
         self.lb_port = free_port()
-        servers = "\n".join(f"    server {r.name} 127.0.0.1:{r.port}" for r in self.gateways)
         config = self.workdir / "haproxy.cfg"
-        config.write_text(TEMPLATE.read_text().format(bind=f"127.0.0.1:{self.lb_port}", servers=servers))
+        config.write_text(haproxy_config(f"127.0.0.1:{self.lb_port}", [(r.name, r.port) for r in self.gateways]))
         self.haproxy = Program("haproxy", [require("haproxy"), "-f", str(config), "-db"], self.workdir)
         _wait(lambda: healthy(self.lb_url), "haproxy", self._logs)
 
     def _logs(self) -> str:
         programs = [self.redis, self.emulator, *(r.program for r in self.gateways), self.haproxy]
         return "\n".join(f"--- {p.name}\n{p.log()[-3000:]}" for p in programs if p is not None)
+
+
+def haproxy_config(bind: str, servers: list[tuple[str, int]]) -> str:
+    """The deployed HAProxy config (deploy/haproxy/haproxy.cfg, one source of truth) bound to `bind`, with these
+    replicas in place of its `server` lines."""
+    lines = DEPLOYED_HAPROXY.read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.strip().startswith("server "))
+    kept = [f"    bind {bind}" if line.strip().startswith("bind ") else line
+            for line in lines if not line.strip().startswith("server ")]
+    return "\n".join(kept[:at] + [f"    server {name} 127.0.0.1:{port}" for name, port in servers] + kept[at:]) + "\n"
 
 
 def _wait(condition, what: str, logs) -> None:  # type: ignore[no-untyped-def]
