@@ -149,4 +149,5 @@ class CallManager:
         self._tasks.pop(call.id, None)
         self.ended_by_reason[call.end_reason or "unknown"] += 1
         self._ended_counters.update(call.counters())
-        self.ended.remember(call.id, {**call.snapshot(), "metadata": call.metadata}, tuple(call.events.history.messages))
+        snapshot = {**call.snapshot(), "metadata": call.metadata}
+        self.ended.remember(call.id, snapshot, tuple(call.events.history.messages))

@@ -56,8 +56,8 @@ class SequenceCloser:
     The events share the audio's sequence numbers. aiortc's audio jitter buffer waits for every missing number
     until 16 packets have piled up behind the hole, then drops the audio held before it: each key would cost
     80 ms of the caller's voice and a stall. So each audio packet is renumbered down by the event packets
-    before it (the RTP timestamps still show the time the key took, which the uplink fills with silence). Extended (unwrapped) numbers keep the
-    count right across reordering and the 16-bit wrap.
+    before it (the RTP timestamps still show the time the key took, which the uplink fills with silence).
+    Extended (unwrapped) numbers keep the count right across reordering and the 16-bit wrap.
     """
 
     def __init__(self) -> None:
