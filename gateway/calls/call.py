@@ -80,13 +80,9 @@ class Call:
         self._clock = clock
         self._started_at = clock()
         self._on_ended = on_ended
-        self.events = EventChannel(
-            self.id,
-            {"text": self._on_text, "ping": self._on_ping, "tool_result": self._on_tool_result, "hangup": self._on_hangup,
-             "dtmf": self._on_dtmf},
-            clock,
-            settings.events_backlog,
-        )
+        handlers = {"text": self._on_text, "ping": self._on_ping, "tool_result": self._on_tool_result,
+                    "dtmf": self._on_dtmf, "hangup": self._on_hangup}
+        self.events = EventChannel(self.id, handlers, clock, settings.events_backlog)
         self.tools = ToolRelay(self.events, lambda responses: self.live.send_tool_responses(responses), clock)
         self.conversation = Conversation(
             self.events, self.tools, local_barge_in=profile.local_barge_in, ready_event=self._ready_event, clock=clock

@@ -58,7 +58,7 @@ class Reader:
 
 class EventHistory:
     def __init__(self, size: int) -> None:
-        self._events: deque[tuple[Event, str]] = deque(maxlen=size)
+        self._events: deque[tuple[Event, str]] = deque(maxlen=max(0, size))
         self.readers: set[Reader] = set()
         self.added = 0  # events ever added (fleet mode mirrors the new ones)
 

@@ -49,7 +49,8 @@ class PeerLiveness:
 
     def _watch_stun(self, call_id: str) -> None:
         transceivers = self._pc.getTransceivers()
-        connection = getattr(transceivers[0].receiver.transport.transport, "_connection", None) if transceivers else None
+        ice = transceivers[0].receiver.transport.transport if transceivers else None
+        connection = getattr(ice, "_connection", None)
         if connection is None or not hasattr(connection, "request_received"):
             log.warning("call %s: cannot see STUN from the caller (aiortc changed); RTCP and data count", call_id)
             return

@@ -212,5 +212,5 @@ class CallManager:
         self.ended_by_reason[call.end_reason or "unknown"] += 1
         self._ended_counters.update(call.counters())
         if call.end_reason != MIGRATED:  # a call another replica took over has not ended
-            self.ended.remember(call.id, {**call.snapshot(), "metadata": call.metadata},
-                                tuple(call.events.history.messages))
+            snapshot = {**call.snapshot(), "metadata": call.metadata}
+            self.ended.remember(call.id, snapshot, tuple(call.events.history.messages))

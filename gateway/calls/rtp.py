@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import time
 from collections.abc import Callable
 
 from aiortc import RTCDtlsTransport, RTCRtpReceiver
@@ -33,7 +34,9 @@ TELEPHONE_EVENT_CODECS = (
                           parameters={"0-15": None}),
 )
 SEQUENCE_WINDOW = 1024  # taken-out sequence numbers older than this behind the newest are folded into a count
+MAX_STREAMS = 8  # RTP streams (SSRCs) of one receiver whose numbers are kept; the oldest goes first
 MARKER = 0x80  # in the second byte of the RTP header
+SENDING_GAP_S = 0.1  # packets sent again after this long (the caller's hold ended, the loop stalled): a talkspurt
 
 
 def register_telephone_event() -> None:
@@ -53,8 +56,8 @@ class SequenceCloser:
     The events share the audio's sequence numbers. aiortc's audio jitter buffer waits for every missing number
     until 16 packets have piled up behind the hole, then drops the audio held before it: each key would cost
     80 ms of the caller's voice and a stall. So each audio packet is renumbered down by the event packets
-    before it (the RTP timestamps still show the time the key took, which the uplink fills with silence). Extended (unwrapped) numbers keep the
-    count right across reordering and the 16-bit wrap.
+    before it (the RTP timestamps still show the time the key took, which the uplink fills with silence).
+    Extended (unwrapped) numbers keep the count right across reordering and the 16-bit wrap.
     """
 
     def __init__(self) -> None:
@@ -99,7 +102,11 @@ class TelephoneEventTap:
         receiver._handle_rtp_packet = self._handle  # type: ignore[method-assign]
 
     async def _handle(self, packet: RtpPacket, arrival_time_ms: int) -> None:
-        closer = self._streams.setdefault(packet.ssrc, SequenceCloser())
+        closer = self._streams.get(packet.ssrc)
+        if closer is None:
+            if len(self._streams) >= MAX_STREAMS:
+                del self._streams[next(iter(self._streams))]
+            closer = self._streams[packet.ssrc] = SequenceCloser()
         if packet.payload_type == self._payload_type:
             closer.remove(packet.sequence_number)
             for key in self._decoder.packet(packet.timestamp, packet.payload):
@@ -113,18 +120,21 @@ class TalkspurtMarker:
     """Sets the marker bit of outbound audio as RFC 3551 says: on the first packet of a talkspurt only.
 
     The gateway sends audio all the time (silence when the model is quiet), so a talkspurt is the stream's
-    first packet and the first packet of reply audio after silence: `talking()` turning true. aiortc's sender
+    first packet, the first packet of reply audio after silence (`talking()` turning true), and the first
+    packet after a pause in sending (a hold, when aiortc's sender sends nothing). aiortc's sender
     sends each packet as soon as the track returns it, in one task, so at that moment `talking()` describes
     the frame inside the packet. The packet is rewritten on its way to SRTP, in `transport._send_rtp`
     (private, the one place every outbound packet passes); RTCP passes untouched. Retransmissions (older
     sequence numbers) are never marked.
     """
 
-    def __init__(self, transport: RTCDtlsTransport, talking: Callable[[], bool]) -> None:
+    def __init__(self, transport: RTCDtlsTransport, talking: Callable[[], bool],
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._talking = talking
+        self._clock = clock
         self._was_talking = False
         self._newest: int | None = None
-        self.marked = 0
+        self._sent_at = 0.0
         self._send = transport._send_rtp
         transport._send_rtp = self._send_marked  # type: ignore[method-assign]
 
@@ -141,8 +151,7 @@ class TalkspurtMarker:
         if not first and not 0 < (sequence_number - self._newest) % 0x10000 < 0x8000:
             return False  # not newer than the newest sent: a retransmission
         self._newest = sequence_number
-        talking = self._talking()
-        start = first or (talking and not self._was_talking)
-        self._was_talking = talking
-        self.marked += start
+        now, talking = self._clock(), self._talking()
+        start = first or now - self._sent_at > SENDING_GAP_S or (talking and not self._was_talking)
+        self._sent_at, self._was_talking = now, talking
         return start

@@ -3,12 +3,12 @@ and the answer a phone stack expects: one audio codec (the one used), telephone-
 fingerprint, `a=ptime:20`, Opus said to be mono.
 
 aiortc's SDP parser fails with whatever its asserts and lookups raise (aiortc-notes 4.1), so an offer is
-checked for the basics first. aiortc answers with every codec it shares with the offer, although it sends with the first only, and lists
-three fingerprints. A bridge passes all those codecs on to the phone, and warns on the fingerprints. The
-codecs are narrowed with codec preferences on the transceiver before the offer is applied (aiortc filters
-the negotiated codecs by them then, and not later); the rest aiortc has no setting for, so the answer's
-text is edited: it only describes what the gateway does anyway (20 ms frames, mono audio, the sha-256
-fingerprint of the certificate it uses).
+checked for the basics first. aiortc answers with every codec it shares with the offer, although it sends
+with the first only, and lists three fingerprints; a bridge passes all those codecs on to the phone, and
+warns on the fingerprints. The codecs are narrowed with codec preferences on the transceiver before the offer
+is applied (aiortc filters the negotiated codecs by them then, and not later). The rest aiortc has no
+setting for, so the answer's text is edited: it only describes what the gateway does anyway (20 ms frames,
+mono audio, the sha-256 fingerprint of the certificate it uses).
 """
 
 from __future__ import annotations

@@ -68,7 +68,9 @@ async def test_the_marker_bit_is_set_on_the_first_packet_of_each_talkspurt_only(
 
     marked = [i for i, packet in enumerate(packets) if packet.marker]
     assert playout["replies"] == 1
-    assert len(marked) == 1 + playout["replies"] + playout["underruns"], f"marked packets {marked}"
+    talkspurts = 1 + playout["replies"] + playout["underruns"]
+    # A pause in sending (the loop late by 100 ms under load, which the paced track counts as a resync) is one too.
+    assert talkspurts <= len(marked) <= talkspurts + playout["resyncs"], f"marked packets {marked}"
     assert marked[0] == 0, "the stream's first packet starts a talkspurt"
     reply = marked[1]
     assert all(silent(p) for p in packets[1:reply]), "before the reply the gateway sends silence"

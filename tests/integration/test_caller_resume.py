@@ -78,7 +78,9 @@ async def sdp_offer_peer() -> RTCPeerConnection:
 
 
 @pytest.mark.parametrize("settings", [FAST_DETACH], indirect=True)
-async def test_an_sdp_form_call_resumes_with_the_token_from_its_answers_header(gateway: Gateway, no_leaks: None) -> None:
+async def test_an_sdp_form_call_resumes_with_the_token_from_its_answers_header(
+    gateway: Gateway, no_leaks: None
+) -> None:
     sdp = {"Content-Type": "application/sdp"}
     first, second = await sdp_offer_peer(), await sdp_offer_peer()
     try:

@@ -62,15 +62,16 @@ async def test_a_call_without_a_data_channel_is_followed_and_driven_over_http(ga
         call = gateway.calls.get(location.rsplit("/", 1)[1])
         await until(lambda: call.state is CallState.ACTIVE)
         async with following(http, f"{gateway.url}{location}/events") as stream:
-            async with http.post(f"{gateway.url}{location}/events", json={"type": "text", "text": "weather?"}) as response:
+            control = f"{gateway.url}{location}/events"
+            async with http.post(control, json={"type": "text", "text": "weather?"}) as response:
                 assert response.status == 204
             tool_call = await stream.wait_for("tool_call")
             result = {"type": "tool_result", "id": tool_call["id"], "result": {"forecast": "sunny"}}
-            async with http.post(f"{gateway.url}{location}/events", json=result) as response:
+            async with http.post(control, json=result) as response:
                 assert response.status == 204
             reply = await stream.wait_for("transcript", lambda e: e["role"] == "model" and e["final"])
             assert reply["text"] == 'reply 1: "weather?" (get_weather: {"forecast": "sunny"})'
-            async with http.post(f"{gateway.url}{location}/events", json={"type": "hangup"}) as response:
+            async with http.post(control, json={"type": "hangup"}) as response:
                 assert response.status == 204
             assert (await stream.wait_for("ended"))["reason"] == "caller_hangup"
     await sink.stop()
@@ -115,3 +116,14 @@ async def test_a_quiet_stream_carries_keepalive_comments(gateway: Gateway, make_
     caller = await answered(make_caller())
     async with aiohttp.ClientSession() as http, following(http, events_url(gateway, caller)) as stream:
         await until(lambda: stream.comments >= 2, timeout=5)
+
+
+@pytest.mark.parametrize("settings", [{"api_tokens": ("s3cret",)}], indirect=True)
+async def test_the_events_endpoints_need_the_same_token_as_the_call_api(gateway: Gateway) -> None:
+    url = f"{gateway.url}/v1/calls/some-call/events"
+    async with aiohttp.ClientSession() as http:
+        for request in (http.get(url), http.post(url, json={"type": "hangup"})):
+            async with request as response:
+                assert response.status == 401
+        async with http.get(url, headers={"Authorization": "Bearer s3cret"}) as response:
+            assert response.status == 404

@@ -14,7 +14,7 @@ from gateway.client.caller import Caller
 from gateway.client.signals import silence, speech_like
 from tests.audio import best_match
 from tests.fixtures import Gateway, answered
-from tests.integration.phone import audio_of
+from tests.integration.phone import audio_of, capture_rtp
 from tests.integration.test_call import RATE, heard, say_and_hear_reply
 
 
@@ -38,6 +38,7 @@ async def test_a_call_on_hold_stays_with_its_uplink_muted_and_goes_on_after(
 ) -> None:
     caller = await answered(make_caller())
     call = gateway.calls.get(caller.call_id)
+    packets = capture_rtp(caller.pc)
     await say_and_hear_reply(caller, speech_like(0.6, seed=111))
     async with aiohttp.ClientSession() as http:
         assert await reoffer(http, gateway, caller, hold) == answered_with
@@ -48,6 +49,7 @@ async def test_a_call_on_hold_stays_with_its_uplink_muted_and_goes_on_after(
         caller.say(silence(1.0), RATE)
         await asyncio.sleep(2.5)
         assert call.live.stats.audio_sent_bytes == sent, "audio reached Live while the call was on hold"
+        held_at = len(packets)
 
         assert await reoffer(http, gateway, caller, "sendrecv") == "sendrecv"
     assert not call.leg.on_hold and call.attachments == 1
@@ -56,3 +58,4 @@ async def test_a_call_on_hold_stays_with_its_uplink_muted_and_goes_on_after(
     replies = [e["text"] for e in caller.of_type("transcript") if e["role"] == "model" and e["final"]]
     assert replies == ["reply 1", "reply 2"], "the held audio must not have become a turn"
     assert best_match(utterance, heard(caller))[0] > 0.8
+    assert packets[held_at].marker, "the gateway sent nothing while on hold: its first packet after starts a talkspurt"

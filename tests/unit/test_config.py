@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.config import ConfigError, LiveBackend, Settings
+from gateway.config import BUILTIN_PROFILES, ConfigError, LiveBackend, Settings
 
 
 def test_environment_values_are_converted_and_flags_win() -> None:
@@ -54,3 +54,13 @@ def test_the_media_port_range_and_public_address_are_parsed_and_checked() -> Non
             Settings.load({}, {"GATEWAY_ICE_PORT_RANGE": bad})
     with pytest.raises(ConfigError, match="GATEWAY_ICE_PUBLIC_ADDRESS='gateway.example'"):
         Settings.load({}, {"GATEWAY_ICE_PUBLIC_ADDRESS": "gateway.example"})
+
+
+def test_phone_bridge_settings_have_their_defaults_and_variables() -> None:
+    defaults = Settings.load({}, {})
+    assert (defaults.caller_silence_s, defaults.events_backlog, defaults.ended_call_s, defaults.ended_calls) == (
+        10.0, 500, 600.0, 1000)
+    env = {"GATEWAY_EVENTS_BACKLOG": "50", "GATEWAY_ENDED_CALL_SECONDS": "60", "GATEWAY_ENDED_CALLS": "7"}
+    settings = Settings.load({}, env)
+    assert (settings.events_backlog, settings.ended_call_s, settings.ended_calls) == (50, 60.0, 7)
+    assert BUILTIN_PROFILES["phone"].dtmf_to_model and not BUILTIN_PROFILES["default"].dtmf_to_model
