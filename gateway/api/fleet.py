@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -50,14 +51,14 @@ def calls_view(calls: CallManager) -> CallsView:
         assert isinstance(call, Call)
         return call.events.history
 
-    def final_snapshot(call_id: str) -> dict[str, Any] | None:
+    def final(call_id: str) -> tuple[dict[str, Any], tuple[str, ...]] | None:
         ended = calls.ended.get(call_id)
-        return ended.snapshot if ended else None
+        return (ended.snapshot, ended.messages) if ended else None
 
     return CallsView(handoffs=lambda: {call_id: h.to_json() for call_id, h in calls.handoffs().items()},
                      events_sent=lambda call_id: history(call_id).added,
                      newest_events=lambda call_id, count: history(call_id).newest(count),
-                     final_snapshot=final_snapshot, lost=calls.lost, load=lambda: (len(calls), calls.draining))
+                     final=final, lost=calls.lost, load=lambda: (len(calls), calls.draining))
 
 
 async def announce_drain(member: FleetMember, calls: CallManager, drain_s: float) -> None:
@@ -88,34 +89,41 @@ async def fleet_routing(request: web.Request, handler: Handler) -> web.StreamRes
         return response
     call_id, resume = target
     hop = member.forwarder.is_hop(request)
-    if calls.holds(call_id):
-        if resume and calls.draining and not hop and (peer := await _peer(member)) is not None:
-            member.requests["handed_over"] += 1
-            return await member.forwarder.forward(request, peer.url, streaming=False)
-        member.requests["received" if hop else "local"] += 1
-        return await _answered(request, handler, member, call_id)
+    if not calls.holds(call_id):
+        return await _elsewhere(request, handler, member, calls, call_id, resume=resume, hop=hop)
+    if resume and calls.draining and not hop and (peer := await _peer(member)) is not None:
+        handed_over = _count(member, "handed_over")
+        return await member.forwarder.forward(request, peer.url, streaming=False, answered=handed_over)
+    member.requests["received" if hop else "local"] += 1
+    return await _answered(request, handler, member, call_id)
+
+
+async def _elsewhere(request: web.Request, handler: Handler, member: FleetMember, calls: CallManager, call_id: str,
+                     *, resume: bool, hop: bool) -> web.StreamResponse:
+    """A follow-up of a call this replica does not hold: forwarded, taken over, or answered from the registry."""
     for _ in range(3):  # the record may change under us (another replica wins a takeover): look again
         record = await _lookup(member, call_id)
         if record is None or record.owner_id == member.id or hop and not resume:
-            return await handler(request)  # unknown here too: the handler's 404
+            return await handler(request)  # unknown here too (or just ended here): the handler answers
         if record.ended is not None:
             return await _ended(request, member, record)
         owner = record.owner
         if owner is not None and not (resume and owner.draining):
             if hop:
-                return await handler(request)
+                return await handler(request)  # never a second hop
             try:
-                member.requests["forwarded"] += 1
-                return await member.forwarder.forward(request, owner.url, streaming=_streams(request))
+                return await member.forwarder.forward(request, owner.url, streaming=_streams(request),
+                                                      answered=_count(member, "forwarded"))
             except OwnerUnreachable as exc:
                 log.warning("call %s: its replica %s does not answer (%s)", call_id, owner.id, exc)
                 await _wait_until_gone(member, record)
                 continue
-        if resume:
-            if await _take_over(request, member, calls, record):
-                return await _answered(request, handler, member, call_id)
+        if not resume:
+            if (response := await _orphan(request, member, record)) is not None:
+                return response
             continue
-        return await _orphan(request, member, record)
+        if await _take_over(request, member, calls, record):
+            return await _answered(request, handler, member, call_id)
     raise GatewayError(503, "fleet_busy", "the call moved between replicas while this request was routed",
                        {"Retry-After": str(RETRY_AFTER_S)})
 
@@ -179,8 +187,9 @@ async def _release(member: FleetMember, record: CallRecord) -> Handoff | None:
         return None
 
 
-async def _orphan(request: web.Request, member: FleetMember, record: CallRecord) -> web.StreamResponse:
-    """A follow-up for a call whose replica is gone and which nobody has resumed yet."""
+async def _orphan(request: web.Request, member: FleetMember, record: CallRecord) -> web.StreamResponse | None:
+    """A follow-up for a call whose replica is gone and which nobody has resumed yet; None if the record changed
+    meanwhile (its replica came back, or another took the call over)."""
     member.requests["orphan"] += 1
     stored = record.handoff or {}
     if request.method == "GET" and request.path == f"/v1/calls/{record.call_id}":
@@ -190,7 +199,8 @@ async def _orphan(request: web.Request, member: FleetMember, record: CallRecord)
     if request.method == "DELETE" and request.path == f"/v1/calls/{record.call_id}":
         snapshot = {"call_id": record.call_id, "state": "ended", "end_reason": "hangup",
                     "profile": stored.get("profile"), "created_at": stored.get("created_at")}
-        await _fleet(member.registry.end_orphan(record.call_id, record.owner_id, snapshot, member.keep_ended_s))
+        if not await _fleet(member.registry.end_orphan(record.call_id, record.owner_id, snapshot, member.keep_ended_s)):
+            return None
         return web.Response(status=204)
     raise GatewayError(409, "call_detached", "the replica that held this call is gone; resume the call "
                        "(POST /v1/calls with resume) to go on with it")
@@ -256,6 +266,13 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _count(member: FleetMember, route: str) -> Callable[[], None]:
+    def count() -> None:
+        member.requests[route] += 1
+
+    return count
 
 
 def _streams(request: web.Request) -> bool:

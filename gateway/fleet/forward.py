@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import aiohttp
@@ -34,14 +35,15 @@ class Forwarder:
     def __init__(self, secret: str) -> None:
         self._secret = secret
         self._http = aiohttp.ClientSession(auto_decompress=False, timeout=aiohttp.ClientTimeout(total=None))
-        self.forwarded = 0
 
     def is_hop(self, request: web.Request) -> bool:
         """Did another replica of this fleet forward `request`?"""
         return hmac.compare_digest(request.headers.get(HOP_HEADER, "").encode(), self._secret.encode())
 
-    async def forward(self, request: web.Request, base_url: str, *, streaming: bool) -> web.StreamResponse:
-        """`request` as `base_url` answers it; OwnerUnreachable if no answer begins."""
+    async def forward(self, request: web.Request, base_url: str, *, streaming: bool,
+                      answered: Callable[[], object] = lambda: None) -> web.StreamResponse:
+        """`request` as `base_url` answers it; OwnerUnreachable if no answer begins. `answered()` is called
+        once the answer begins (a stream's may last as long as its call)."""
         body = await request.read() if request.body_exists else None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
         headers[HOP_HEADER] = self._secret
@@ -52,7 +54,7 @@ class Forwarder:
                                                 data=body, timeout=timeout, allow_redirects=False)
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise OwnerUnreachable(f"{base_url}: {exc or type(exc).__name__}") from None
-        self.forwarded += 1
+        answered()
         async with upstream:
             response = web.StreamResponse(status=upstream.status, reason=upstream.reason)
             for name, value in upstream.headers.items():

@@ -1,7 +1,7 @@
 """One replica's membership of the fleet: its heartbeat, and the mirror of its calls' handoffs in Redis.
 
 The member knows nothing of calls beyond a few callables (`CallsView`): the handoffs of the calls in progress
-(JSON), their events histories, the final snapshot of one that ended, and `lost(call_id)` for a call another
+(JSON), their events histories, the final snapshot and history of one that ended, and `lost(call_id)` for a call another
 replica has taken over. Every 100 ms the mirror writes what changed (new events, a changed handoff; one round
 trip for all calls); every second the heartbeat says the replica is up, with its load, keeps its calls'
 records from expiring, and learns which calls it no longer owns. When
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.fleet.forward import Forwarder
-from gateway.fleet.registry import REPLICA_TTL_S, CallChange, FleetUnavailable, Registry, Replica
+from gateway.fleet.registry import REPLICA_TTL_S, CallChange, Final, FleetUnavailable, Registry, Replica
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class CallsView:
     handoffs: Handoffs  # call id -> JSON handoff, for every call in progress
     events_sent: Callable[[str], int]  # how many events a call has sent so far
     newest_events: Callable[[str, int], list[str]]  # a call's newest n events (fewer if it keeps fewer), as JSON
-    final_snapshot: Callable[[str], Mapping[str, Any] | None]  # an ended call's snapshot, if it is remembered
+    final: Callable[[str], Final | None]  # an ended call's snapshot and history, if it is remembered
     lost: Callable[[str], object]  # another replica owns this call now: stop it here
     load: Callable[[], tuple[int, bool]]  # (calls in progress, draining)
 
@@ -58,6 +58,7 @@ class FleetMember:
         self._written: dict[str, Mapping[str, Any]] = {}  # what Redis holds for each call of ours
         self._events_written: dict[str, int] = {}  # how many of each call's events
         self._tasks: list[asyncio.Task[None]] = []
+        self._mirroring = asyncio.Lock()  # one write of changes at a time, or two could append the same events
         self._reachable = True
 
     @classmethod
@@ -103,10 +104,14 @@ class FleetMember:
 
     async def mirror(self, only: str | None = None) -> None:
         """Write what changed since the last write (handoffs, new events), and mark the calls that ended."""
+        async with self._mirroring:
+            await self._mirror(only)
+
+    async def _mirror(self, only: str | None) -> None:
         assert self._calls is not None
         current = {i: h for i, h in self._calls.handoffs().items() if only in (None, i)}
         changes = {i: change for i, h in current.items() if (change := self._change(i, h)) is not None}
-        ended = {i: self._calls.final_snapshot(i) for i in self._written if i not in current and only in (None, i)}
+        ended = {i: self._calls.final(i) for i in self._written if i not in current and only in (None, i)}
         if not changes and not ended:
             return
         lost = await self.registry.publish(changes, self.call_ttl_s, self._history_size, ended, self.keep_ended_s)

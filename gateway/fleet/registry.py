@@ -73,8 +73,9 @@ redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
 """
 
-# ARGV: the owner it must have, the ended snapshot ('' to delete the record), how long to keep it (ms), and
-# whether that owner must be gone (an orphan hung up by another replica).
+# ARGV: the owner it must have, the ended snapshot ('' to delete the record), how long to keep it (ms),
+# whether that owner must be gone (an orphan hung up by another replica), the replicas' prefix, and the call's
+# whole events history, if given (it ends with `ended`).
 _END = """
 local owner = redis.call('HGET', KEYS[1], 'owner')
 if owner ~= ARGV[1] then return 0 end
@@ -82,6 +83,10 @@ if ARGV[4] == '1' and redis.call('EXISTS', ARGV[5] .. owner) == 1 then return 0 
 if ARGV[2] == '' then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end
 redis.call('HSET', KEYS[1], 'ended', ARGV[2])
 redis.call('HDEL', KEYS[1], 'handoff')
+if #ARGV > 5 then
+  redis.call('DEL', KEYS[2])
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 6))
+end
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 redis.call('PEXPIRE', KEYS[2], ARGV[3])
 return 1
@@ -120,6 +125,9 @@ class Replica:
     @property
     def has_room(self) -> bool:
         return not self.draining and self.calls < self.max_calls
+
+
+Final = tuple[Mapping[str, Any], Sequence[str]]  # an ended call's snapshot and whole events history
 
 
 @dataclass(frozen=True)
@@ -201,7 +209,7 @@ class Registry:
         return [_call_id(k) for k in lost], [_call_id(k) for k in missing]
 
     async def publish(self, changes: Mapping[str, CallChange], call_ttl_s: float, history_size: int,
-                      ended: Mapping[str, Mapping[str, Any] | None], keep_ended_s: float) -> list[str]:
+                      ended: Mapping[str, Final | None], keep_ended_s: float) -> list[str]:
         """Write what changed in the calls this replica holds, and the snapshots of those that ended, in one round
         trip; returns the calls whose record another replica owns now (nothing was written for them)."""
 
@@ -210,9 +218,11 @@ class Registry:
                 handoff = json.dumps(change.handoff) if change.handoff is not None else ""
                 args = [self.replica_id, handoff, _ms(call_ttl_s), history_size, int(change.replace), *change.events]
                 self._script(pipe, _PUBLISH, _call_keys(call_id), args)
-            for call_id, snapshot in ended.items():
+            for call_id, final in ended.items():
+                snapshot, events = final if final is not None else (None, ())
                 body = json.dumps(snapshot) if snapshot is not None else ""
-                self._script(pipe, _END, _call_keys(call_id), [self.replica_id, body, _ms(keep_ended_s), 0, REPLICA_PREFIX])
+                args = [self.replica_id, body, _ms(keep_ended_s), 0, REPLICA_PREFIX, *events]
+                self._script(pipe, _END, _call_keys(call_id), args)
 
         results = await self._send(build)
         return [call_id for call_id, written in zip(changes, results) if not written]
@@ -261,7 +271,8 @@ class Registry:
 
     async def leave(self) -> None:
         """This replica is stopping: the others know at once rather than after its heartbeat expires."""
-        await self._send(lambda pipe: (pipe.delete(REPLICA_PREFIX + self.replica_id), pipe.srem(REPLICAS, self.replica_id)))
+        me = self.replica_id
+        await self._send(lambda pipe: (pipe.delete(REPLICA_PREFIX + me), pipe.srem(REPLICAS, me)))
 
     def _script(self, pipe: Pipeline, script: str, keys: Sequence[str], args: Sequence[Any]) -> None:
         pipe.evalsha(self._shas[script], len(keys), *keys, *args)

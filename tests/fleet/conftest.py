@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
 
 import aiohttp
 import pytest
@@ -37,6 +39,11 @@ async def registry(cluster: Cluster) -> AsyncIterator[Registry]:
     view = await Registry.connect(cluster.redis_url, "test")
     yield view
     await view.close()
+
+
+def sse_events(text: str) -> list[dict[str, Any]]:
+    """The events of a whole SSE stream's text."""
+    return [json.loads(line.removeprefix("data: ")) for line in text.splitlines() if line.startswith("data: ")]
 
 
 async def fleet_requests(cluster: Cluster) -> dict[str, Counter[str]]:

@@ -30,7 +30,8 @@ async def status_and_code(http: aiohttp.ClientSession, url: str) -> tuple[int, s
 
 
 async def test_a_gateway_whose_redis_is_unreachable_says_so_and_exits(cluster: Cluster) -> None:
-    env = {**cluster.live_env, "GATEWAY_PORT": str(free_port()), "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    nobody = f"redis://127.0.0.1:{free_port()}/0"
+    env = {**cluster.live_env, "GATEWAY_PORT": str(free_port()), "GATEWAY_REDIS_URL": nobody}
     gateway = Program("gateway-no-redis", [sys.executable, "-m", "gateway", "serve"], cluster.workdir, env)
     try:
         assert await gateway.exited(timeout=20) == 1

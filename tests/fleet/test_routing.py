@@ -14,7 +14,7 @@ from gateway.client.signals import speech_like
 from gateway.fleet.registry import Registry
 from tests.fixtures import answered
 from tests.fleet.cluster import Cluster
-from tests.fleet.conftest import fleet_requests
+from tests.fleet.conftest import fleet_requests, sse_events
 from tests.integration.test_call import say_and_hear_reply
 
 pytestmark = pytest.mark.fleet
@@ -62,7 +62,7 @@ async def test_every_follow_up_of_every_call_reaches_its_owner(cluster: Cluster,
                 assert response.status == 200
                 assert (await response.json())["state"] == "ended"
             async with http.get(f"{cluster.lb_url}/v1/calls/{caller.call_id}/events") as response:
-                events = [json.loads(line[6:]) for line in (await response.text()).splitlines() if line.startswith("data: ")]
+                events = sse_events(await response.text())
                 assert events[0]["type"] == "ready" and events[-1] == {"type": "ended", "reason": "hangup"}
             caller.call_id = None
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import signal
 from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+from aiortc import RTCSessionDescription
 
 from gateway.api.fleet import REPLICA_HEADER
 from gateway.client.caller import Caller, CallRefused
@@ -18,7 +18,9 @@ from gateway.client.signals import speech_like
 from gateway.fleet.registry import Registry
 from tests.fixtures import answered, until
 from tests.fleet.cluster import Cluster, Replica
+from tests.fleet.conftest import sse_events
 from tests.integration.test_call import say_and_hear_reply
+from tests.integration.test_caller_resume import sdp_offer_peer
 
 pytestmark = pytest.mark.fleet
 
@@ -48,9 +50,9 @@ async def owner_of(cluster: Cluster, registry: Registry, call_id: str) -> Replic
 
 
 @contextlib.asynccontextmanager
-async def owner_killed(cluster: Cluster, registry: Registry, caller: Caller) -> AsyncIterator[Replica]:
-    """SIGKILL the replica that holds the caller's call; it is started again at the end."""
-    owner = await owner_of(cluster, registry, caller.call_id)
+async def owner_killed(cluster: Cluster, registry: Registry, call_id: str) -> AsyncIterator[Replica]:
+    """SIGKILL the replica that holds the call; it is started again at the end."""
+    owner = await owner_of(cluster, registry, call_id)
     assert owner.program is not None
     owner.program.signal(signal.SIGKILL)
     await owner.program.exited()
@@ -65,7 +67,7 @@ async def test_a_replica_killed_mid_call_the_caller_resumes_elsewhere_and_the_co
 ) -> None:
     caller = await answered(callers(resume_after_silence_s=1.5))
     await talk_and_wait_for_the_handle(caller, registry, seed=41)
-    async with owner_killed(cluster, registry, caller) as owner:
+    async with owner_killed(cluster, registry, caller.call_id) as owner:
         await until(lambda: caller.resumes == 1 or caller.resume_failure is not None, timeout=20)
         assert caller.resume_failure is None, caller.resume_failure
         await asyncio.wait_for(caller.connected.wait(), 10)
@@ -80,7 +82,7 @@ async def test_a_replica_killed_mid_call_the_caller_resumes_elsewhere_and_the_co
         async with http.delete(url) as response:
             assert response.status == 204
         async with http.get(f"{url}/events") as response:
-            history = [json.loads(line[6:]) for line in (await response.text()).splitlines() if line.startswith("data: ")]
+            history = sse_events(await response.text())
     caller.call_id = None
     said = [e["text"] for e in history if e["type"] == "transcript" and e["role"] == "model" and e["final"]]
     assert said == ["reply 1", "reply 2"] and history[-1] == {"type": "ended", "reason": "hangup"}
@@ -92,7 +94,7 @@ async def test_an_orphaned_call_is_shown_detached_its_token_is_checked_and_one_o
     caller = await answered(callers())
     await talk_and_wait_for_the_handle(caller, registry, seed=43)
     await caller.drop()
-    async with owner_killed(cluster, registry, caller) as owner:
+    async with owner_killed(cluster, registry, caller.call_id) as owner:
         others = [r for r in cluster.gateways if r is not owner]
         url = f"{cluster.lb_url}/v1/calls/{caller.call_id}"
         async with aiohttp.ClientSession() as http:
@@ -134,7 +136,7 @@ async def test_an_orphaned_call_hung_up_through_another_replica_stays_ended(
 ) -> None:
     caller = await answered(callers())
     await caller.drop()
-    async with owner_killed(cluster, registry, caller):
+    async with owner_killed(cluster, registry, caller.call_id):
         url = f"{cluster.lb_url}/v1/calls/{caller.call_id}"
         async with aiohttp.ClientSession() as http:
             async with http.delete(url) as response:
@@ -147,3 +149,48 @@ async def test_an_orphaned_call_hung_up_through_another_replica_stays_ended(
             await caller.resume()
         assert (refused.value.status, refused.value.code) == (404, "call_not_found")
         caller.call_id = None
+
+
+async def test_an_sdp_form_call_is_taken_over_with_its_resume_token_header(
+    cluster: Cluster, registry: Registry
+) -> None:
+    sdp = {"Content-Type": "application/sdp"}
+    first, second = await sdp_offer_peer(), await sdp_offer_peer()
+    try:
+        async with aiohttp.ClientSession() as http:
+            offer = first.localDescription.sdp
+            async with http.post(f"{cluster.lb_url}/v1/calls", data=offer, headers=sdp) as response:
+                assert response.status == 201
+                location, token = response.headers["Location"], response.headers["Resume-Token"]
+                await first.setRemoteDescription(RTCSessionDescription(sdp=await response.text(), type="answer"))
+            call_id = location.rsplit("/", 1)[1]
+            await until_state(http, cluster.lb_url + location, "active")
+            await first.close()
+            async with owner_killed(cluster, registry, call_id) as owner:
+                resume = f"{cluster.lb_url}/v1/calls?resume={call_id}"
+                async with http.post(resume, data=second.localDescription.sdp,
+                                     headers={**sdp, "Resume-Token": token}) as response:
+                    assert response.status == 201 and response.content_type == "application/sdp", await response.text()
+                    assert response.headers["Location"] == location
+                    assert response.headers["Resume-Token"] not in (token, "")
+                    await second.setRemoteDescription(RTCSessionDescription(sdp=await response.text(), type="answer"))
+                    taken_by = response.headers[REPLICA_HEADER]
+                snapshot = await until_state(http, cluster.lb_url + location, "active")
+                assert snapshot["attachments"] == 2
+                assert (await registry.lookup(call_id)).owner_id == taken_by  # the resume was answered by the new owner
+                assert await owner_of(cluster, registry, call_id) is not owner
+                async with http.delete(cluster.lb_url + location) as response:
+                    assert response.status == 204
+    finally:
+        await first.close()
+        await second.close()
+
+
+async def until_state(http: aiohttp.ClientSession, url: str, state: str) -> dict[str, object]:
+    async with asyncio.timeout(10):
+        while True:
+            async with http.get(url) as response:
+                snapshot = await response.json()
+            if snapshot.get("state") == state:
+                return snapshot
+            await asyncio.sleep(0.1)
