@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from aiortc import RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from gateway.api.fleet import REPLICA_HEADER
 from gateway.client.caller import Caller, CallRefused
@@ -154,36 +154,38 @@ async def test_an_orphaned_call_hung_up_through_another_replica_stays_ended(
 async def test_an_sdp_form_call_is_taken_over_with_its_resume_token_header(
     cluster: Cluster, registry: Registry
 ) -> None:
-    sdp = {"Content-Type": "application/sdp"}
     first, second = await sdp_offer_peer(), await sdp_offer_peer()
     try:
         async with aiohttp.ClientSession() as http:
-            offer = first.localDescription.sdp
-            async with http.post(f"{cluster.lb_url}/v1/calls", data=offer, headers=sdp) as response:
-                assert response.status == 201
-                location, token = response.headers["Location"], response.headers["Resume-Token"]
-                await first.setRemoteDescription(RTCSessionDescription(sdp=await response.text(), type="answer"))
+            answer = await offer_sdp(http, f"{cluster.lb_url}/v1/calls", first)
+            location, token = answer.headers["Location"], answer.headers["Resume-Token"]
             call_id = location.rsplit("/", 1)[1]
             await until_state(http, cluster.lb_url + location, "active")
             await first.close()
             async with owner_killed(cluster, registry, call_id) as owner:
-                resume = f"{cluster.lb_url}/v1/calls?resume={call_id}"
-                async with http.post(resume, data=second.localDescription.sdp,
-                                     headers={**sdp, "Resume-Token": token}) as response:
-                    assert response.status == 201 and response.content_type == "application/sdp", await response.text()
-                    assert response.headers["Location"] == location
-                    assert response.headers["Resume-Token"] not in (token, "")
-                    await second.setRemoteDescription(RTCSessionDescription(sdp=await response.text(), type="answer"))
-                    taken_by = response.headers[REPLICA_HEADER]
+                resumed = await offer_sdp(http, f"{cluster.lb_url}/v1/calls?resume={call_id}", second, token)
+                assert resumed.headers["Location"] == location
+                assert resumed.headers["Resume-Token"] not in (token, "")
                 snapshot = await until_state(http, cluster.lb_url + location, "active")
                 assert snapshot["attachments"] == 2
-                assert (await registry.lookup(call_id)).owner_id == taken_by  # the resume was answered by the new owner
+                new_owner = await registry.lookup(call_id)
+                assert new_owner is not None and new_owner.owner_id == resumed.headers[REPLICA_HEADER]
                 assert await owner_of(cluster, registry, call_id) is not owner
                 async with http.delete(cluster.lb_url + location) as response:
                     assert response.status == 204
     finally:
         await first.close()
         await second.close()
+
+
+async def offer_sdp(http: aiohttp.ClientSession, url: str, pc: RTCPeerConnection,
+                    resume_token: str | None = None) -> aiohttp.ClientResponse:
+    """POST `pc`'s offer as application/sdp (a resume with `resume_token`), and apply the answer."""
+    headers = {"Content-Type": "application/sdp", **({"Resume-Token": resume_token} if resume_token else {})}
+    async with http.post(url, data=pc.localDescription.sdp, headers=headers) as response:
+        assert response.status == 201 and response.content_type == "application/sdp", await response.text()
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=await response.text(), type="answer"))
+    return response
 
 
 async def until_state(http: aiohttp.ClientSession, url: str, state: str) -> dict[str, object]:
