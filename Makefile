@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench soak chromium clean
+.PHONY: run test bench soak chromium coturn clean
 
 run: $(STAMP)
 	$(BIN)/gateway serve
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium coturn
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -35,6 +35,17 @@ chromium:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else \
 			echo "chromium is not installed: browser tests will be skipped (CI=true makes that a failure)"; \
+		fi; \
+	fi
+
+# The TURN tests start Debian's coturn (/usr/bin/turnserver) themselves. As root, install it when missing.
+coturn:
+	@if ! [ -x /usr/bin/turnserver ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's coturn for the TURN tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq coturn >/dev/null; \
+		else \
+			echo "coturn is not installed: TURN tests will be skipped (CI=true makes that a failure)"; \
 		fi; \
 	fi
 
