@@ -17,6 +17,8 @@ from typing import Any
 
 from gateway.config import Settings
 
+GATEWAY_USER_PREFIX = "gateway."
+
 
 def turn_credentials(secret: str, user: str, ttl_s: float, now: float | None = None) -> tuple[str, str]:
     """(username, password) for `user`, valid for `ttl_s` from `now` (a negative ttl makes expired ones)."""
@@ -39,8 +41,9 @@ def ice_servers(settings: Settings, user: str, *, ttl_s: float | None = None,
 
 def gateway_ice_servers(settings: Settings, call_id: str) -> list[dict[str, Any]]:
     """The gateway's own servers for a call: its per-call TURN credentials first (aiortc uses only the first
-    turn: URL it finds), then GATEWAY_ICE_SERVERS."""
-    return [*ice_servers(settings, call_id), *settings.ice_servers]
+    turn: URL it finds), then GATEWAY_ICE_SERVERS. Its user is `gateway.<call id>` (call ids have no dots), so
+    coturn's logs and quotas tell the gateway's side of a call from the caller's."""
+    return [*ice_servers(settings, f"{GATEWAY_USER_PREFIX}{call_id}"), *settings.ice_servers]
 
 
 def ice_server_links(servers: list[dict[str, Any]]) -> list[str]:

@@ -15,7 +15,7 @@ from tests.audio import best_match
 from tests.fixtures import Gateway
 from tests.integration.access import audio_offer
 from tests.integration.test_call import heard, say_and_hear_reply
-from tests.turn.conftest import Coturn, allocate, error_code
+from tests.coturn import Coturn, allocate, error_code
 
 pytestmark = pytest.mark.turn
 
@@ -63,7 +63,7 @@ async def test_a_caller_reaches_the_gateway_through_the_relay_with_the_credentia
     assert replies == ["reply 1", "reply 2"]
 
     allocations = coturn.log_text()
-    for user in (minted["token_id"], caller.call_id):
+    for user in (minted["token_id"], caller.call_id, f"gateway.{caller.call_id}"):
         assert re.search(rf"user <\d+:{re.escape(user)}>: .*ALLOCATE processed, success", allocations), user
 
 

@@ -31,7 +31,7 @@ from tests.integration.access import (
     bearer,
 )
 from tests.integration.test_call import say_and_hear_reply
-from tests.turn.conftest import Coturn
+from tests.coturn import Coturn
 
 pytestmark = pytest.mark.turn
 

@@ -1,4 +1,4 @@
-"""Debian's coturn, started by each test on 127.0.0.1 with the TURN REST API's shared secret.
+"""Debian's coturn for the TURN tests (registered by tests/conftest.py), started by each test on 127.0.0.1.
 
 `--allow-loopback-peers` lets it relay to 127.0.0.1, where the gateway and the callers are; no TLS, its
 database, pid and log in the test's temp folder. Without /usr/bin/turnserver the tests are skipped, or fail
