@@ -72,7 +72,8 @@ async def test_the_sdp_answer_carries_the_credentials_as_whip_link_headers(
 ) -> None:
     pc, offer = await audio_offer()
     async with aiohttp.ClientSession() as http:
-        async with http.post(f"{gateway.url}/whip", data=offer, headers={"Content-Type": "application/sdp"}) as response:
+        whip = http.post(f"{gateway.url}/whip", data=offer, headers={"Content-Type": "application/sdp"})
+        async with whip as response:
             assert response.status == 201
             links = response.headers.getall("Link")
             location = response.headers["Location"]
