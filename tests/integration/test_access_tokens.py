@@ -139,11 +139,14 @@ async def test_the_created_call_resumes_with_its_resume_token_once_the_client_to
         await caller.connected.wait()
         assert answer["call_id"] == caller.call_id
         async with http.get(f"{gateway.url}/v1/calls/{caller.call_id}", headers=bearer(expired)) as response:
-            assert await refusal(response) == (401, "token_expired")
-        async with http.get(f"{gateway.url}/v1/calls/{caller.call_id}",
-                            headers=bearer(caller.resume_token)) as response:
+            assert await refusal(response) == (401, "token_expired"), "an expired token is refused everywhere else"
+        url = f"{gateway.url}/v1/calls/{caller.call_id}"
+        async with http.get(url, headers=bearer(caller.resume_token)) as response:
             assert (await response.json())["attachments"] == 3
-    caller.token = caller.resume_token  # and hangs up with the resume token
+        async with http.delete(url, headers=bearer(caller.resume_token)) as response:
+            assert response.status == 204
+    assert len(gateway.calls) == 0
+    caller.call_id = None
 
 
 async def test_an_api_tokens_profile_list_holds_for_calls_and_for_minting(gateway: Gateway, make_caller) -> None:
