@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 DEFAULT_MODEL = "gemini-3.8-live"
+SECRET_FIELDS = ("gemini_api_key", "api_tokens", "ice_servers", "token_keys", "turn_secret")  # never shown
 DEFAULT_INSTRUCTION = (
     "You are a friendly voice assistant on a live call. Answer briefly and naturally, "
     "in the caller's language, and let them interrupt you."
@@ -177,7 +178,7 @@ class Settings:
         out = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in ("gemini_api_key", "api_tokens", "ice_servers", "token_keys", "turn_secret") and value:
+            if f.name in SECRET_FIELDS and value:
                 value = "***"
             elif f.name == "profiles":
                 value = sorted(value)
@@ -252,7 +253,8 @@ def _convert(spec: _EnvField, raw: Any) -> Any:
             case _:
                 return raw
     except ValueError as exc:
-        raise ConfigError(f"{spec.env}={raw!r}: {exc}") from None
+        shown = "(not shown: it holds a secret)" if spec.name in SECRET_FIELDS else repr(raw)
+        raise ConfigError(f"{spec.env}={shown}: {exc}") from None
 
 
 def load_profiles(path: Path) -> dict[str, Profile]:

@@ -36,6 +36,12 @@ def test_secrets_are_masked_when_described() -> None:
     assert described["gemini_api_key"] == described["api_tokens"] == "***"
 
 
+def test_a_bad_value_that_holds_a_secret_is_named_without_it() -> None:
+    with pytest.raises(ConfigError, match=r"GATEWAY_ICE_SERVERS=\(not shown") as refused:
+        Settings.load({}, {"GATEWAY_ICE_SERVERS": '[{"urls": "turn:h", "credential": "pw-123"'})
+    assert "pw-123" not in str(refused.value)
+
+
 def test_access_secrets_are_masked_and_bad_access_settings_are_named_without_them() -> None:
     env = {"GATEWAY_TOKEN_KEYS": "k1:" + "s" * 32, "GATEWAY_TURN_SECRET": "t", "GATEWAY_TURN_URLS": "turn:h:3478",
            "GATEWAY_API_TOKENS": "a,b:phone+default", "GATEWAY_ALLOWED_ORIGINS": "https://app.example"}
