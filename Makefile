@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench soak chromium fleet-tools container-tools clean
+.PHONY: run test bench soak chromium coturn fleet-tools container-tools clean
 
 run: $(STAMP)
 	$(BIN)/gateway serve
 
-test: $(STAMP) chromium fleet-tools container-tools
+test: $(STAMP) chromium coturn fleet-tools container-tools
 	$(BIN)/pytest
 
 bench: $(STAMP) fleet-tools
@@ -28,42 +28,40 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# The browser tests drive Debian's Chromium (never a downloaded one). As root, install it when missing.
-chromium:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+# Debian packages the tests drive, never downloaded builds: as root, each is installed when missing.
+# $(call debian_package,COMMAND,PACKAGE,TESTS)
+define debian_package
+	@if ! command -v $(1) >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing Debian's chromium for the browser tests"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+			echo "installing Debian's $(2) for the $(3) tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
 		else \
-			echo "chromium is not installed: browser tests will be skipped (CI=true makes that a failure)"; \
-		fi; \
-	fi
-
-# Debian packages that tests start themselves. As root, `make test` installs the missing ones; otherwise those
-# tests are skipped (CI=true makes that a failure). tests/fleet: Redis and HAProxy in front of the replicas.
-# tests/container: the image built with podman, rootful with runc, on a base made by mmdebstrap; netavark and
-# iptables publish the container's ports.
-FLEET_PACKAGES := redis-server haproxy
-CONTAINER_PACKAGES := podman runc netavark iptables mmdebstrap
-
-define install_missing
-	@missing=$$(for p in $(1); do \
-		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
-	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing Debian's" $$missing "for the $(2) tests"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-		else \
-			echo "missing" $$missing": $(2) tests will be skipped (CI=true makes that a failure)"; \
+			echo "$(2) is not installed: $(3) tests will be skipped (CI=true makes that a failure)"; \
 		fi; \
 	fi
 endef
 
-fleet-tools:
-	$(call install_missing,$(FLEET_PACKAGES),fleet)
+# The browser tests drive /usr/bin/chromium.
+chromium:
+	$(call debian_package,chromium,chromium,browser)
 
+# The TURN tests start /usr/bin/turnserver themselves.
+coturn:
+	$(call debian_package,turnserver,coturn,TURN)
+
+# The container tests build the image with Debian's podman (rootful, runc) on a base made by mmdebstrap;
+# netavark and iptables publish the container's ports.
 container-tools:
-	$(call install_missing,$(CONTAINER_PACKAGES),container)
+	$(call debian_package,podman,podman,container)
+	$(call debian_package,runc,runc,container)
+	$(call debian_package,/usr/lib/podman/netavark,netavark,container)
+	$(call debian_package,/usr/sbin/iptables,iptables,container)
+	$(call debian_package,mmdebstrap,mmdebstrap,container)
+
+# The fleet tests start Debian's redis-server and haproxy themselves, in front of `gateway serve` replicas.
+fleet-tools:
+	$(call debian_package,redis-server,redis-server,fleet)
+	$(call debian_package,/usr/sbin/haproxy,haproxy,fleet)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

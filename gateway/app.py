@@ -21,9 +21,14 @@ from gateway.api import calls as calls_api
 from gateway.api import fleet as fleet_api
 from gateway.api import events as events_api
 from gateway.api import health as health_api
-from gateway.api.errors import bearer_auth, json_errors
+from gateway.api import tokens as tokens_api
+from gateway.api.access import ACCESS, Access, access_control
+from gateway.api.client_tokens import TokenSigner
+from gateway.api.cors import Origins, cors_headers, origin_check
+from gateway.api.errors import json_errors
 from gateway.api.keys import CALLS, EMULATED, FLEET, METRICS, SETTINGS
 from gateway.api.ratelimit import CallRateLimiter, limit_call_creation
+from gateway.api.token_uses import LocalTokenUses
 from gateway.calls.manager import CallManager
 from gateway.config import LiveBackend, Settings
 from gateway.emulator import Emulator, EmulatorConfig
@@ -45,15 +50,20 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
     use_one_ffmpeg_thread()  # process-wide: no FFmpeg thread pool per audio converter (see ffmpeg_threads.py)
     limiter = CallRateLimiter(settings.call_rate_per_minute, settings.call_burst)
     fleet_mode = bool(settings.redis_url)
+    access = Access(settings, TokenSigner.from_settings(settings), LocalTokenUses())  # README "Access"
+    origins = Origins(settings.allowed_origins)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
             json_errors,
-            bearer_auth(settings.api_tokens, _needs_auth),
+            origin_check(origins),
+            access_control(access),
             limit_call_creation(limiter, settings.client_ip_header, _forwarded),
             *([fleet_api.fleet_routing] if fleet_mode else []),
         ],
     )
+    app.on_response_prepare.append(cors_headers(origins))
+    app[ACCESS] = access
     app[SETTINGS] = settings
     app[EMULATED] = settings.live_backend is LiveBackend.EMULATOR
 
@@ -104,6 +114,7 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
     app.add_routes(calls_api.routes)
     app.add_routes(events_api.routes)
     app.add_routes(health_api.routes)
+    app.add_routes(tokens_api.routes)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, name="static")
     return app
@@ -120,10 +131,6 @@ async def drain(app: web.Application, timeout_s: float, cut_short: asyncio.Event
 def _forwarded(request: web.Request) -> bool:
     """A request another replica of the fleet forwarded here (its client was counted there)."""
     return FLEET in request.app and request.app[FLEET].forwarder.is_hop(request)
-
-
-def _needs_auth(path: str) -> bool:
-    return path.startswith("/v1/") or path == "/whip"
 
 
 async def _index(request: web.Request) -> web.StreamResponse:

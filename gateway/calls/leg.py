@@ -6,8 +6,9 @@ whether the caller has put it on hold, and when anything was last heard from its
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender
 
@@ -31,9 +32,9 @@ class Leg:
     on_hold: bool = False  # a re-offer said sendonly or inactive: the caller put the gateway on hold
 
     @classmethod
-    def open(cls, settings: Settings, offer_sdp: str, now: float) -> Leg:
-        """A new peer connection for `offer_sdp`; set its event handlers, then `answer`."""
-        pc = RTCPeerConnection(rtc_configuration(settings.ice_servers, settings.ice_relay_only))
+    def open(cls, settings: Settings, ice_servers: Sequence[dict[str, Any]], offer_sdp: str, now: float) -> Leg:
+        """A new peer connection for `offer_sdp` using `ice_servers`; set its event handlers, then `answer`."""
+        pc = RTCPeerConnection(rtc_configuration(ice_servers, settings.ice_relay_only))
         return cls(pc=pc, created_at=now, has_events="m=application" in offer_sdp)
 
     async def answer(self, offer_sdp: str, on_key: Callable[[Key], None], talking: Callable[[], bool], *,

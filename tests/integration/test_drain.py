@@ -17,7 +17,7 @@ from tests.fixtures import answered
 from tests.gateway_process import GatewayProcess, gateway_process
 from tests.integration.test_call import say_and_hear_reply
 
-DRAIN_S = 8.0
+DRAIN_S = 12.0  # room for a resume and a whole turn inside the drain, even on a loaded machine
 EXIT_S = 15.0  # after the calls end: cleanup and exit, generously
 
 
