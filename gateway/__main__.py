@@ -64,7 +64,7 @@ def serve_main(args: argparse.Namespace) -> int:
     try:
         asyncio.run(serve(create_app(settings), settings.host, settings.port, settings.drain_s))
     except FleetUnavailable as exc:
-        print(f"gateway: cannot join the fleet: {exc} (GATEWAY_REDIS_URL)", file=sys.stderr)
+        print(f"gateway: cannot join the fleet: {exc.reason} (GATEWAY_REDIS_URL)", file=sys.stderr)
         return 1
     return 0
 

@@ -33,6 +33,7 @@ from gateway.calls.manager import CallManager
 from gateway.config import LiveBackend, Settings
 from gateway.emulator import Emulator, EmulatorConfig
 from gateway.fleet.member import FleetMember
+from gateway.fleet.token_uses import SharedTokenUses
 from gateway.live.client import LiveEndpoint, make_client
 from gateway.media.ffmpeg_threads import use_one_ffmpeg_thread
 from gateway.metrics import registry_for
@@ -57,9 +58,10 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
         middlewares=[
             json_errors,
             origin_check(origins),
-            access_control(access),
-            limit_call_creation(limiter, settings.client_ip_header, _forwarded),
+            # Before access: a follow-up of another replica's call is checked by the replica that holds it.
             *([fleet_api.fleet_routing] if fleet_mode else []),
+            access_control(access),
+            limit_call_creation(limiter, settings.client_ip_header),
         ],
     )
     app.on_response_prepare.append(cors_headers(origins))
@@ -90,6 +92,7 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
                                         grace_s=settings.caller_grace_s, keep_ended_s=settings.ended_call_s,
                                         history_size=settings.events_backlog)
         app[FLEET] = member
+        access.uses = SharedTokenUses(member.registry)  # a client token counts and reaches its calls fleet-wide
         yield
         await member.stop()  # after the call manager: the calls' ends are written first
 
@@ -126,11 +129,6 @@ async def drain(app: web.Application, timeout_s: float, cut_short: asyncio.Event
         app[CALLS].draining = True  # first, so that the registry hears it before any caller moves
         await fleet_api.announce_drain(app[FLEET], app[CALLS], timeout_s)
     await app[CALLS].drain(timeout_s, cut_short)
-
-
-def _forwarded(request: web.Request) -> bool:
-    """A request another replica of the fleet forwarded here (its client was counted there)."""
-    return FLEET in request.app and request.app[FLEET].forwarder.is_hop(request)
 
 
 async def _index(request: web.Request) -> web.StreamResponse:

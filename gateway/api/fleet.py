@@ -67,7 +67,7 @@ async def announce_drain(member: FleetMember, calls: CallManager, drain_s: float
     try:
         await member.heartbeat()
     except FleetUnavailable as exc:
-        log.warning("fleet: cannot say that this replica drains (%s); its calls stay here", exc)
+        log.warning("fleet: cannot say that this replica drains (%s); its calls stay here", exc.reason)
         return
     for call in calls:
         call.events.send({"type": MIGRATE_EVENT, "reason": "draining", "within_s": drain_s})
@@ -157,7 +157,7 @@ async def _take_over(request: web.Request, member: FleetMember, calls: CallManag
     except ValueError as exc:
         log.warning("call %s: unusable handoff in the registry: %s", record.call_id, exc)
         return True
-    handoff = replace(handoff, events=tuple(await _fleet(member.registry.events(record.call_id))))
+    handoff = replace(handoff, events=tuple(await member.registry.events(record.call_id)))
 
     async def claim() -> Handoff | None:
         if not await member.registry.claim(record.call_id, record.owner_id, member.call_ttl_s):
@@ -170,8 +170,6 @@ async def _take_over(request: web.Request, member: FleetMember, calls: CallManag
         await calls.adopt(handoff, token, offer, claim)
     except _Lost:
         return False
-    except FleetUnavailable as exc:
-        raise _unavailable(exc) from None
     return True
 
 
@@ -199,7 +197,7 @@ async def _orphan(request: web.Request, member: FleetMember, record: CallRecord)
     if request.method == "DELETE" and request.path == f"/v1/calls/{record.call_id}":
         snapshot = {"call_id": record.call_id, "state": "ended", "end_reason": "hangup",
                     "profile": stored.get("profile"), "created_at": stored.get("created_at")}
-        if not await _fleet(member.registry.end_orphan(record.call_id, record.owner_id, snapshot, member.keep_ended_s)):
+        if not await member.registry.end_orphan(record.call_id, record.owner_id, snapshot, member.keep_ended_s):
             return None
         return web.Response(status=204)
     raise GatewayError(409, "call_detached", "the replica that held this call is gone; resume the call "
@@ -212,7 +210,7 @@ async def _ended(request: web.Request, member: FleetMember, record: CallRecord) 
     if request.method == "GET" and request.path == call_path:
         return web.json_response(record.ended)
     if request.method == "GET" and request.path == events_path:
-        return await send_history(request, await _fleet(member.registry.events(record.call_id)))
+        return await send_history(request, await member.registry.events(record.call_id))
     if request.method == "DELETE" and request.path == call_path:
         return web.Response(status=204)
     if request.method == "POST" and request.path == events_path:
@@ -287,19 +285,7 @@ async def _peer(member: FleetMember) -> Any:
 
 
 async def _lookup(member: FleetMember, call_id: str) -> CallRecord | None:
-    return await _fleet(member.registry.lookup(call_id))
-
-
-async def _fleet(command: Any) -> Any:
-    try:
-        return await command
-    except FleetUnavailable as exc:
-        raise _unavailable(exc) from None
-
-
-def _unavailable(exc: FleetUnavailable) -> GatewayError:
-    return GatewayError(503, "fleet_unavailable", f"the fleet's registry cannot be reached ({exc}); calls held "
-                        "by other replicas cannot be reached from here", {"Retry-After": str(RETRY_AFTER_S)})
+    return await member.registry.lookup(call_id)  # FleetUnavailable: a 503 fleet_unavailable
 
 
 class _Lost(Exception):

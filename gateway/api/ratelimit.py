@@ -59,16 +59,14 @@ class CallRateLimiter:
 
 
 def limit_call_creation(
-    limiter: CallRateLimiter, client_ip_header: str | None,
-    exempt: Callable[[web.Request], bool] = lambda request: False,
+    limiter: CallRateLimiter, client_ip_header: str | None
 ) -> Callable[..., Awaitable[web.StreamResponse]]:
     """Middleware (after access_control): `POST /v1/calls` and `POST /whip` spend a token of the client's
-    address and of its credential; none left is a 429. `exempt` requests (a resume another replica of the fleet
-    forwarded, already counted there) spend none."""
+    address and of its credential; none left is a 429."""
 
     @web.middleware
     async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.method == "POST" and request.path in ("/v1/calls", "/whip") and not exempt(request):
+        if request.method == "POST" and request.path in ("/v1/calls", "/whip"):
             grant = request.get(GRANT, OPEN)
             token = (f"token:{grant.who}",) if grant.counted else ()
             wait = limiter.take(client_address(request, client_ip_header), *token)

@@ -1,9 +1,9 @@
 """Forwarding a request to the replica that holds its call, and streaming the answer back as it comes.
 
 The body goes up whole (follow-ups are small, and a body read once can be sent again), the answer comes back
-chunk by chunk, so an events stream (SSE) flows through as the owner writes it. The forwarded request carries
-`X-Gateway-Hop` with the fleet's secret: the owner answers it itself (never forwards it again) and does not
-count it against the client's rate limit a second time.
+chunk by chunk, so an events stream (SSE) flows through as the owner writes it. The forwarded request keeps its
+credentials (the owner checks them, and counts the client's rate limit) and carries `X-Gateway-Hop` with the
+fleet's secret: the owner answers it itself, never forwards it again.
 """
 
 from __future__ import annotations

@@ -87,7 +87,7 @@ class FleetMember:
                 await self.mirror()
             await self.registry.leave()
         except FleetUnavailable as exc:
-            log.warning("fleet: could not leave cleanly: %s", exc)
+            log.warning("fleet: could not leave cleanly: %s", exc.reason)
         await self.forwarder.close()
         await self.registry.close()
 
@@ -147,7 +147,7 @@ class FleetMember:
         try:
             await self.mirror(only=call_id)
         except FleetUnavailable as exc:
-            log.warning("call %s: not yet in the fleet registry: %s", call_id, exc)
+            log.warning("call %s: not yet in the fleet registry: %s", call_id, exc.reason)
 
     async def peer_with_room(self) -> Replica | None:
         """The least loaded other replica that takes calls, if any."""
@@ -170,6 +170,7 @@ class FleetMember:
                 self._reachable = True
             except FleetUnavailable as exc:
                 if self._reachable:
-                    log.warning("fleet: %s; calls in progress go on, follow-ups for other replicas' calls get 503", exc)
+                    log.warning("fleet: %s; calls in progress go on, follow-ups for other replicas' calls get 503",
+                                exc.reason)
                 self._reachable = False
             await asyncio.sleep(period_s)

@@ -31,6 +31,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
 
+from gateway.errors import GatewayError
+
 log = logging.getLogger(__name__)
 
 PREFIX = "gateway:"
@@ -38,6 +40,7 @@ REPLICA_PREFIX = PREFIX + "replica:"
 REPLICAS = PREFIX + "replicas"
 SECRET = PREFIX + "secret"
 COMMAND_TIMEOUT_S = 1.0
+RETRY_AFTER_S = 2
 REPLICA_TTL_S = 3.0  # heartbeats come every second: three missed ones and the replica is gone
 
 _HEARTBEAT = """
@@ -110,8 +113,13 @@ return 1
 """
 
 
-class FleetUnavailable(Exception):
-    """Redis did not answer in time, or refused: the fleet cannot be consulted right now."""
+class FleetUnavailable(GatewayError):
+    """Redis did not answer in time, or refused: the fleet cannot be consulted right now (a 503 for a client)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(503, "fleet_unavailable", f"the fleet's registry cannot be reached ({reason}); calls held "
+                         "by other replicas cannot be reached from here", {"Retry-After": str(RETRY_AFTER_S)})
+        self.reason = reason
 
 
 @dataclass(frozen=True)
@@ -281,6 +289,10 @@ class Registry:
         scripts = (_HEARTBEAT, _PUBLISH, _END, _LOOKUP, _CLAIM)
         shas = await self._send(lambda pipe: [pipe.script_load(script) for script in scripts], reload=False)
         self._shas = dict(zip(scripts, shas))
+
+    async def send(self, build: Build) -> list[Any]:
+        """One round trip of plain commands (no script of the registry's), with the same deadline."""
+        return await self._execute(build)
 
     async def _send(self, build: Build, *, reload: bool = True) -> list[Any]:
         """One round trip: the commands `build` queues. A Redis that restarted has forgotten the scripts: they

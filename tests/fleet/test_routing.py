@@ -19,6 +19,8 @@ from tests.integration.test_call import say_and_hear_reply
 
 pytestmark = pytest.mark.fleet
 
+# Client tokens signed with a key every replica shares (an open API otherwise: the other tests send none).
+FLEET_ENV = {"GATEWAY_TOKEN_KEYS": "fleet-test:9c2b6f0e5e8a4c1d9f7b3a2e6d4c8b1a"}
 SDPFRAG = {"Content-Type": "application/trickle-ice-sdpfrag"}
 FRAGMENT = "a=mid:0\r\na=candidate:1 1 udp 2130706431 127.0.0.1 40000 typ host\r\n"
 
@@ -80,3 +82,21 @@ async def typed_text_through_the_events_api(http: aiohttp.ClientSession, url: st
                     if event["role"] == "model" and event["final"] and event["text"].endswith('"hello"'):
                         break
         return stream.headers[REPLICA_HEADER] == owner == control.headers[REPLICA_HEADER]
+
+
+async def test_a_client_token_counts_and_reaches_its_call_on_every_replica(cluster: Cluster, callers) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{cluster.lb_url}/v1/tokens", json={"max_calls": 1}) as response:
+            assert response.status == 201, await response.text()
+            token = (await response.json())["token"]
+        caller = await answered(callers(token=token))
+        bearer = {"Authorization": f"Bearer {token}"}
+        for replica in cluster.gateways:  # each replica sees the token's call as the token's, forwarding or not
+            async with http.get(f"{replica.url}/v1/calls/{caller.call_id}", headers=bearer) as response:
+                assert response.status == 200, await response.text()
+        refused = []
+        for replica in cluster.gateways:  # and counts its one call, wherever it was made
+            async with http.post(f"{replica.url}/v1/calls", headers=bearer,
+                                 json={"type": "offer", "sdp": caller.pc.localDescription.sdp}) as response:
+                refused.append((response.status, (await response.json())["error"]["code"]))
+        assert refused == [(403, "token_used_up")] * 3
