@@ -52,6 +52,7 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
     limiter = CallRateLimiter(settings.call_rate_per_minute, settings.call_burst)
     fleet_mode = bool(settings.redis_url)
     access = Access(settings, TokenSigner.from_settings(settings), LocalTokenUses())  # README "Access"
+    check_access = access_control(access)
     origins = Origins(settings.allowed_origins)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
@@ -59,8 +60,8 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
             json_errors,
             origin_check(origins),
             # Before access: a follow-up of another replica's call is checked by the replica that holds it.
-            *([fleet_api.fleet_routing] if fleet_mode else []),
-            access_control(access),
+            *([fleet_api.fleet_routing(check_access)] if fleet_mode else []),
+            check_access,
             limit_call_creation(limiter, settings.client_ip_header),
         ],
     )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
@@ -41,6 +41,7 @@ GONE_POLL_S = 0.25
 MIGRATE_EVENT = "migrate"
 
 routes = web.RouteTableDef()
+Middleware = Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]
 
 
 def calls_view(calls: CallManager) -> CallsView:
@@ -78,35 +79,42 @@ async def mark_replica(request: web.Request, response: web.StreamResponse) -> No
     response.headers.setdefault(REPLICA_HEADER, request.app[FLEET].id)
 
 
-@web.middleware
-async def fleet_routing(request: web.Request, handler: Handler) -> web.StreamResponse:
-    member, calls = request.app[FLEET], request.app[CALLS]
-    target = await _follow_up(request)
-    if target is None:
-        response = await handler(request)
-        if response.status == 201 and (location := response.headers.get("Location", "")).startswith("/v1/calls/"):
-            await member.publish(location.removeprefix("/v1/calls/"))  # a new call: known fleet-wide at once
-        return response
-    call_id, resume = target
-    hop = member.forwarder.is_hop(request)
-    if not calls.holds(call_id):
-        return await _elsewhere(request, handler, member, calls, call_id, resume=resume, hop=hop)
-    if resume and calls.draining and not hop and (peer := await _peer(member)) is not None:
-        handed_over = _count(member, "handed_over")
-        return await member.forwarder.forward(request, peer.url, streaming=False, answered=handed_over)
-    member.requests["received" if hop else "local"] += 1
-    return await _answered(request, handler, member, call_id)
+def fleet_routing(check_access: Middleware) -> Middleware:
+    """The middleware, placed before `check_access`: a forwarded request is checked by the replica that answers
+    it, and what this replica answers from the registry itself is checked here with `check_access`."""
+
+    @web.middleware
+    async def route(request: web.Request, handler: Handler) -> web.StreamResponse:
+        member, calls = request.app[FLEET], request.app[CALLS]
+        target = await _follow_up(request)
+        if target is None:
+            response = await handler(request)
+            if response.status == 201 and (location := response.headers.get("Location", "")).startswith("/v1/calls/"):
+                await member.publish(location.removeprefix("/v1/calls/"))  # a new call: known fleet-wide at once
+            return response
+        call_id, resume = target
+        hop = member.forwarder.is_hop(request)
+        if not calls.holds(call_id):
+            return await _elsewhere(request, handler, check_access, call_id, resume=resume, hop=hop)
+        if resume and calls.draining and not hop and (peer := await _peer(member)) is not None:
+            handed_over = _count(member, "handed_over")
+            return await member.forwarder.forward(request, peer.url, streaming=False, answered=handed_over)
+        member.requests["received" if hop else "local"] += 1
+        return await _answered(request, handler, member, call_id)
+
+    return route
 
 
-async def _elsewhere(request: web.Request, handler: Handler, member: FleetMember, calls: CallManager, call_id: str,
+async def _elsewhere(request: web.Request, handler: Handler, check_access: Middleware, call_id: str,
                      *, resume: bool, hop: bool) -> web.StreamResponse:
     """A follow-up of a call this replica does not hold: forwarded, taken over, or answered from the registry."""
+    member, calls = request.app[FLEET], request.app[CALLS]
     for _ in range(3):  # the record may change under us (another replica wins a takeover): look again
         record = await _lookup(member, call_id)
         if record is None or record.owner_id == member.id or hop and not resume:
             return await handler(request)  # unknown here too (or just ended here): the handler answers
         if record.ended is not None:
-            return await _ended(request, member, record)
+            return await check_access(request, lambda r: _ended(r, member, record))
         owner = record.owner
         if owner is not None and not (resume and owner.draining):
             if hop:
@@ -119,9 +127,10 @@ async def _elsewhere(request: web.Request, handler: Handler, member: FleetMember
                 await _wait_until_gone(member, record)
                 continue
         if not resume:
-            if (response := await _orphan(request, member, record)) is not None:
-                return response
-            continue
+            try:
+                return await check_access(request, lambda r: _orphan(r, member, record))
+            except _Lost:  # it changed hands meanwhile
+                continue
         if await _take_over(request, member, calls, record):
             return await _answered(request, handler, member, call_id)
     raise GatewayError(503, "fleet_busy", "the call moved between replicas while this request was routed",
@@ -185,8 +194,8 @@ async def _release(member: FleetMember, record: CallRecord) -> Handoff | None:
         return None
 
 
-async def _orphan(request: web.Request, member: FleetMember, record: CallRecord) -> web.StreamResponse | None:
-    """A follow-up for a call whose replica is gone and which nobody has resumed yet; None if the record changed
+async def _orphan(request: web.Request, member: FleetMember, record: CallRecord) -> web.StreamResponse:
+    """A follow-up for a call whose replica is gone and which nobody has resumed yet; _Lost if the record changed
     meanwhile (its replica came back, or another took the call over)."""
     member.requests["orphan"] += 1
     stored = record.handoff or {}
@@ -198,7 +207,7 @@ async def _orphan(request: web.Request, member: FleetMember, record: CallRecord)
         snapshot = {"call_id": record.call_id, "state": "ended", "end_reason": "hangup",
                     "profile": stored.get("profile"), "created_at": stored.get("created_at")}
         if not await member.registry.end_orphan(record.call_id, record.owner_id, snapshot, member.keep_ended_s):
-            return None
+            raise _Lost
         return web.Response(status=204)
     raise GatewayError(409, "call_detached", "the replica that held this call is gone; resume the call "
                        "(POST /v1/calls with resume) to go on with it")
@@ -289,4 +298,4 @@ async def _lookup(member: FleetMember, call_id: str) -> CallRecord | None:
 
 
 class _Lost(Exception):
-    """Another replica won the takeover."""
+    """Another replica won the takeover, or the record changed under us."""
