@@ -148,7 +148,7 @@ class Call:
         offer cannot be answered.
         """
         await self._running.wait()
-        leg = Leg.open(self.settings, offer_sdp, self._clock())
+        leg = Leg.open(self.settings, offer_sdp, self._clock(), self.id)
         leg.pc.on("track", lambda track: self._on_track(leg, track))
         leg.pc.on("datachannel", lambda channel: self.leg is leg and self.events.attach(channel))
         leg.pc.on("connectionstatechange", lambda: self._on_connection_state(leg))

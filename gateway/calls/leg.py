@@ -17,6 +17,7 @@ from gateway.calls.peer import apply_offer, create_answer, rtc_configuration, ta
 from gateway.config import Settings
 from gateway.media.uplink import Uplink
 from gateway.rtc import close_peer
+from gateway.turn import gateway_ice_servers
 
 
 @dataclass
@@ -31,9 +32,10 @@ class Leg:
     on_hold: bool = False  # a re-offer said sendonly or inactive: the caller put the gateway on hold
 
     @classmethod
-    def open(cls, settings: Settings, offer_sdp: str, now: float) -> Leg:
+    def open(cls, settings: Settings, offer_sdp: str, now: float, call_id: str) -> Leg:
         """A new peer connection for `offer_sdp`; set its event handlers, then `answer`."""
-        pc = RTCPeerConnection(rtc_configuration(settings.ice_servers, settings.ice_relay_only))
+        ice_servers = gateway_ice_servers(settings, call_id)  # with this call's own TURN credentials
+        pc = RTCPeerConnection(rtc_configuration(ice_servers, settings.ice_relay_only))
         return cls(pc=pc, created_at=now, has_events="m=application" in offer_sdp)
 
     async def answer(self, offer_sdp: str, on_key: Callable[[Key], None], talking: Callable[[], bool], *,
