@@ -256,10 +256,6 @@ _ENV_FIELDS = (
     _EnvField("client_ip_header", "GATEWAY_CLIENT_IP_HEADER", "str"),
     _EnvField("redis_url", "GATEWAY_REDIS_URL", "str"),
     _EnvField("advertise_url", "GATEWAY_ADVERTISE_URL", "str"),
-    # The server-side events stream, and calls remembered after they end.
-    _EnvField("events_backlog", "GATEWAY_EVENTS_BACKLOG", "int"),
-    _EnvField("ended_call_s", "GATEWAY_ENDED_CALL_SECONDS", "float"),
-    _EnvField("ended_calls", "GATEWAY_ENDED_CALLS", "int"),
     _EnvField("token_keys", "GATEWAY_TOKEN_KEYS", "csv"),
     _EnvField("token_ttl_s", "GATEWAY_TOKEN_TTL_SECONDS", "float"),
     _EnvField("token_max_ttl_s", "GATEWAY_TOKEN_MAX_TTL_SECONDS", "float"),
@@ -267,6 +263,10 @@ _ENV_FIELDS = (
     _EnvField("turn_urls", "GATEWAY_TURN_URLS", "csv"),
     _EnvField("turn_ttl_s", "GATEWAY_TURN_TTL_SECONDS", "float"),
     _EnvField("allowed_origins", "GATEWAY_ALLOWED_ORIGINS", "csv"),
+    # The server-side events stream, and calls remembered after they end.
+    _EnvField("events_backlog", "GATEWAY_EVENTS_BACKLOG", "int"),
+    _EnvField("ended_call_s", "GATEWAY_ENDED_CALL_SECONDS", "float"),
+    _EnvField("ended_calls", "GATEWAY_ENDED_CALLS", "int"),
 )
 
 

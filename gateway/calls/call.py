@@ -34,7 +34,6 @@ from gateway.media.encoding import EncodingTrack
 from gateway.media.uplink import Uplink
 from gateway.media.vad import EnergyVad, VadConfig, VadEventKind
 from gateway.rtc import close_peer
-from gateway.turn import gateway_ice_servers
 
 log = logging.getLogger(__name__)
 
@@ -164,8 +163,7 @@ class Call:
         offer cannot be answered.
         """
         await self._running.wait()
-        ice_servers = gateway_ice_servers(self.settings, self.id)  # with this call's own TURN credentials
-        leg = Leg.open(self.settings, ice_servers, offer_sdp, self._clock())
+        leg = Leg.open(self.settings, offer_sdp, self._clock(), self.id)
         leg.pc.on("track", lambda track: self._on_track(leg, track))
         leg.pc.on("datachannel", lambda channel: self.leg is leg and self.events.attach(channel))
         leg.pc.on("connectionstatechange", lambda: self._on_connection_state(leg))

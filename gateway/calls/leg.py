@@ -6,9 +6,8 @@ whether the caller has put it on hold, and when anything was last heard from its
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpSender
 
@@ -18,6 +17,7 @@ from gateway.calls.peer import apply_offer, create_answer, rtc_configuration, ta
 from gateway.config import Settings
 from gateway.media.uplink import Uplink
 from gateway.rtc import close_peer
+from gateway.turn import gateway_ice_servers
 
 
 @dataclass
@@ -32,8 +32,9 @@ class Leg:
     on_hold: bool = False  # a re-offer said sendonly or inactive: the caller put the gateway on hold
 
     @classmethod
-    def open(cls, settings: Settings, ice_servers: Sequence[dict[str, Any]], offer_sdp: str, now: float) -> Leg:
-        """A new peer connection for `offer_sdp` using `ice_servers`; set its event handlers, then `answer`."""
+    def open(cls, settings: Settings, offer_sdp: str, now: float, call_id: str) -> Leg:
+        """A new peer connection for `offer_sdp`; set its event handlers, then `answer`."""
+        ice_servers = gateway_ice_servers(settings, call_id)  # with this call's own TURN credentials
         pc = RTCPeerConnection(rtc_configuration(ice_servers, settings.ice_relay_only))
         return cls(pc=pc, created_at=now, has_events="m=application" in offer_sdp)
 

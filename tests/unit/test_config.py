@@ -58,16 +58,6 @@ def test_the_media_port_range_and_public_address_are_parsed_and_checked() -> Non
         Settings.load({}, {"GATEWAY_ICE_PUBLIC_ADDRESS": "gateway.example"})
 
 
-def test_phone_bridge_settings_have_their_defaults_and_variables() -> None:
-    defaults = Settings.load({}, {})
-    assert (defaults.caller_silence_s, defaults.events_backlog, defaults.ended_call_s, defaults.ended_calls) == (
-        10.0, 500, 600.0, 1000)
-    env = {"GATEWAY_EVENTS_BACKLOG": "50", "GATEWAY_ENDED_CALL_SECONDS": "60", "GATEWAY_ENDED_CALLS": "7"}
-    settings = Settings.load({}, env)
-    assert (settings.events_backlog, settings.ended_call_s, settings.ended_calls) == (50, 60.0, 7)
-    assert BUILTIN_PROFILES["phone"].dtmf_to_model and not BUILTIN_PROFILES["default"].dtmf_to_model
-
-
 def test_a_bad_value_that_holds_a_secret_is_named_without_it() -> None:
     with pytest.raises(ConfigError, match=r"GATEWAY_ICE_SERVERS=\(not shown") as refused:
         Settings.load({}, {"GATEWAY_ICE_SERVERS": '[{"urls": "turn:h", "credential": "pw-123"'})
@@ -93,3 +83,13 @@ def test_access_secrets_are_masked_and_bad_access_settings_are_named_without_the
         with pytest.raises(ConfigError, match=re.escape(message)) as refused:
             Settings.load({}, env)
         assert secret not in str(refused.value)
+
+
+def test_phone_bridge_settings_have_their_defaults_and_variables() -> None:
+    defaults = Settings.load({}, {})
+    assert (defaults.caller_silence_s, defaults.events_backlog, defaults.ended_call_s, defaults.ended_calls) == (
+        10.0, 500, 600.0, 1000)
+    env = {"GATEWAY_EVENTS_BACKLOG": "50", "GATEWAY_ENDED_CALL_SECONDS": "60", "GATEWAY_ENDED_CALLS": "7"}
+    settings = Settings.load({}, env)
+    assert (settings.events_backlog, settings.ended_call_s, settings.ended_calls) == (50, 60.0, 7)
+    assert BUILTIN_PROFILES["phone"].dtmf_to_model and not BUILTIN_PROFILES["default"].dtmf_to_model
