@@ -59,7 +59,13 @@ def serve_main(args: argparse.Namespace) -> int:
     from gateway.app import create_app
     from gateway.lifecycle import serve
 
-    asyncio.run(serve(create_app(settings), settings.host, settings.port, settings.drain_s))
+    from gateway.fleet.registry import FleetUnavailable
+
+    try:
+        asyncio.run(serve(create_app(settings), settings.host, settings.port, settings.drain_s))
+    except FleetUnavailable as exc:
+        print(f"gateway: cannot join the fleet: {exc.reason} (GATEWAY_REDIS_URL)", file=sys.stderr)
+        return 1
     return 0
 
 
