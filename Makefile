@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench soak chromium clean
+.PHONY: run test bench soak chromium sip-tools clean
 
 run: $(STAMP)
 	$(BIN)/gateway serve
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium sip-tools
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -35,6 +35,21 @@ chromium:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else \
 			echo "chromium is not installed: browser tests will be skipped (CI=true makes that a failure)"; \
+		fi; \
+	fi
+
+# The SIP tests drive Debian's Janus (SIP plugin, WebSocket transport), a baresip phone and SIPp, and build
+# two small LD_PRELOAD shims with gcc. As root, install whatever is missing.
+SIP_PACKAGES := janus baresip-core sip-tester gcc libc6-dev
+sip-tools:
+	@if ! command -v janus >/dev/null 2>&1 || ! command -v baresip >/dev/null 2>&1 || \
+	    ! command -v sipp >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "installing Debian's $(SIP_PACKAGES) for the SIP tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+				$(SIP_PACKAGES) >/dev/null; \
+		else \
+			echo "janus, baresip, sipp or gcc is missing: SIP tests will be skipped (CI=true makes that a failure)"; \
 		fi; \
 	fi
 

@@ -1,0 +1,68 @@
+"""A phone calls the bridge (direct INVITE to Janus) and talks to the gateway: audio, hang-ups, refusals."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.bridges.bridge import SipBridge
+from tests.fixtures import Gateway, until
+from tests.sip.conftest import direct_uri, parrot_similarity
+
+
+async def test_the_bridge_announces_where_phones_can_call(bridge: SipBridge) -> None:
+    uri = direct_uri(bridge)
+    assert bridge.announced == [f"sip: ready direct at {uri}"]  # type: ignore[attr-defined]
+    assert uri.startswith("sip:gemini@127.0.0.1:") and int(uri.rsplit(":", 1)[1]) > 0
+
+
+@pytest.mark.parametrize("codec", ["pcmu", "pcma", "g722"])
+async def test_a_phone_hears_the_parrot_reply(codec: str, bridge: SipBridge, gateway: Gateway, make_phone) -> None:
+    phone = await make_phone(codec=codec, seconds=7.0)
+    await phone.dial(direct_uri(bridge))
+    await phone.wait_for("CALL_ESTABLISHED")
+    await until(lambda: len(gateway.calls) == 1)
+    call = next(iter(gateway.calls))
+    assert call.leg is not None and call.leg.codec == codec
+    assert call.metadata["from"] == "sip:phone@127.0.0.1"
+    assert call.metadata["dialled"] == "gemini" and call.metadata["direction"] == "inbound"
+    closed = await phone.wait_for("CALL_CLOSED", timeout=15)  # the phone's WAV ended: it hung up
+    assert "end of file" in closed.get("param", "")
+    await until(lambda: len(gateway.calls) == 0)
+    assert parrot_similarity(phone) >= 0.8
+
+
+async def test_a_phone_hang_up_ends_the_gateway_call(bridge: SipBridge, gateway: Gateway, make_phone) -> None:
+    phone = await make_phone(seconds=30.0)
+    await phone.dial(direct_uri(bridge))
+    await phone.wait_for("CALL_ESTABLISHED")
+    await until(lambda: len(gateway.calls) == 1)
+    await phone.command("hangup")
+    await until(lambda: len(gateway.calls) == 0)
+    await until(lambda: not bridge.calls)
+
+
+async def test_the_gateway_ending_a_call_hangs_the_phone_up(bridge: SipBridge, gateway: Gateway, make_phone) -> None:
+    phone = await make_phone(seconds=30.0)
+    await phone.dial(direct_uri(bridge))
+    await phone.wait_for("CALL_ESTABLISHED")
+    await until(lambda: len(gateway.calls) == 1)
+    await gateway.calls.hang_up(next(iter(gateway.calls)).id)
+    await phone.wait_for("CALL_CLOSED", timeout=10)
+    await until(lambda: not bridge.calls)
+
+
+@pytest.mark.parametrize("settings", [{"max_calls": 0}], indirect=True)
+async def test_a_full_gateway_gives_the_phone_486(bridge: SipBridge, make_phone) -> None:
+    phone = await make_phone()
+    await phone.dial(direct_uri(bridge))
+    closed = await phone.wait_for("CALL_CLOSED")
+    assert "486" in closed.get("param", ""), closed
+
+
+async def test_an_offer_the_gateway_cannot_use_gives_the_phone_488(bridge: SipBridge, gateway: Gateway,
+                                                                    make_phone) -> None:
+    phone = await make_phone(codec="gsm")
+    await phone.dial(direct_uri(bridge))
+    closed = await phone.wait_for("CALL_CLOSED")
+    assert "488" in closed.get("param", ""), closed
+    assert len(gateway.calls) == 0
