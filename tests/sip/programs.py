@@ -96,7 +96,8 @@ class Janus:
         return f"ws://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        self.port = free_port()
+        """Start Janus; a restart (after stop) keeps its WebSocket port."""
+        self.port = self.port or free_port()
         self._write_config()
         with open(self.log, "ab") as log:
             self.process = await asyncio.create_subprocess_exec(

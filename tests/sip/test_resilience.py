@@ -1,0 +1,63 @@
+"""Many phones at once, and the bridge across a Janus restart: no call is left half-open on the gateway."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.bridges.bridge import SipBridge
+from tests.audio import best_match
+from tests.fixtures import Gateway, until
+from tests.sip.conftest import LEAD_S, SPEECH_S, direct_uri, parrot_similarity
+from tests.sip.programs import Janus
+
+
+async def test_five_phones_at_once_each_hear_only_themselves(bridge: SipBridge, gateway: Gateway,
+                                                             make_phone) -> None:
+    phones = await asyncio.gather(*(make_phone(name=f"phone{i}", seconds=8.0, seed=10 + i) for i in range(5)))
+    await asyncio.gather(*(phone.dial(direct_uri(bridge)) for phone in phones))
+    await asyncio.gather(*(phone.wait_for("CALL_ESTABLISHED") for phone in phones))
+    await until(lambda: len(gateway.calls) == 5)
+    assert {call.metadata["from"] for call in gateway.calls} == {f"sip:phone{i}@127.0.0.1" for i in range(5)}
+    await asyncio.gather(*(phone.wait_for("CALL_CLOSED", timeout=20) for phone in phones))
+    await until(lambda: len(gateway.calls) == 0)
+    for i, phone in enumerate(phones):
+        assert parrot_similarity(phone) >= 0.8, phone.name
+        other = phones[(i + 1) % 5]
+        sent, rate = other.recording("enc")
+        crosstalk = best_match(sent[int(LEAD_S * rate):int((LEAD_S + SPEECH_S) * rate)], phone.recording("dec")[0])
+        assert crosstalk[0] < 0.5, f"{phone.name} heard {other.name}"
+
+
+async def test_a_janus_restart_ends_its_gateway_calls_and_the_bridge_registers_again(
+        bridge: SipBridge, gateway: Gateway, janus: Janus, make_phone) -> None:
+    phone = await make_phone(seconds=30.0)
+    await phone.dial(direct_uri(bridge))
+    await phone.wait_for("CALL_ESTABLISHED")
+    await until(lambda: len(gateway.calls) == 1)
+    await janus.stop()
+    await until(lambda: len(gateway.calls) == 0 and not bridge.ready.is_set())
+    await janus.start()
+    async with asyncio.timeout(20):
+        await bridge.ready.wait()
+    assert len(bridge.announced) == 2  # type: ignore[attr-defined]
+    second = await make_phone(name="again", seconds=30.0)
+    await second.dial(direct_uri(bridge))
+    await second.wait_for("CALL_ESTABLISHED")
+    await until(lambda: len(gateway.calls) == 1)
+    await second.command("hangup")
+    await until(lambda: len(gateway.calls) == 0)
+
+
+@pytest.mark.parametrize("settings", [{"max_calls": 1}], indirect=True)
+async def test_a_second_call_while_the_gateway_is_full_gets_486_and_the_first_goes_on(
+        bridge: SipBridge, gateway: Gateway, make_phone) -> None:
+    first, second = await make_phone(name="first", seconds=30.0), await make_phone(name="second")
+    await first.dial(direct_uri(bridge))
+    await first.wait_for("CALL_ESTABLISHED")
+    await second.dial(direct_uri(bridge))
+    assert "486" in (await second.wait_for("CALL_CLOSED")).get("param", "")
+    assert len(gateway.calls) == 1 and len(bridge.calls) == 1
+    await first.command("hangup")
+    await until(lambda: len(gateway.calls) == 0)
