@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -17,9 +18,9 @@ import aiohttp
 from gateway.bridges.gateway_api import GatewayClient
 from gateway.bridges.janus import JanusError, JanusEvent, JanusSession
 from gateway.bridges.line import Handle, Line
-from gateway.bridges.phone_call import PhoneCall
+from gateway.bridges.phone_call import DialFailed, PhoneCall
 from gateway.bridges.registrar import Registrar
-from gateway.bridges.settings import BridgeSettings
+from gateway.bridges.settings import DIRECT, BridgeSettings
 from gateway.bridges.tasks import Backoff
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,28 @@ class SipBridge:
         finally:
             if registrar is not None:
                 registrar.close()
+
+    async def dial(self, to: str, *, account: str | None = None, profile: str | None = None,
+                   metadata: dict[str, Any] | None = None, headers: dict[str, str] | None = None,
+                   ring_s: float | None = None) -> PhoneCall:
+        """Call `to` (a SIP URI, or a number dialled through the account's registrar) and join it to a new
+        gateway call once answered. Raises DialFailed when it is not answered or cannot be placed."""
+        if not self.ready.is_set() or self.janus is None:
+            raise DialFailed("not_ready", "the bridge is not connected to Janus")
+        line = next((line for line in self.lines if line.account.name == (account or line.account.name)), None)
+        if line is None:
+            raise DialFailed("unknown_account", f"no account {account!r}")
+        uri = target_uri(to, line.account.username, line.account.proxy, line.account.name == DIRECT)
+        handle = line.free_handle()
+        if handle is None:
+            raise DialFailed("no_line", f"every line of account {line.account.name} is in a call")
+        call = PhoneCall(handle, self.janus, self.gateway, self.settings.gateway_lost_s)
+        answered: asyncio.Future[PhoneCall] = asyncio.get_running_loop().create_future()
+        described = {**(metadata or {}), "bridge": "janus-sip", "direction": "outbound",
+                     "account": line.account.name, "to": uri}
+        self.start_call(call, call.run_outbound(uri, profile or line.account.profile, described, headers or {},
+                                                ring_s or self.settings.ring_s, answered))
+        return await asyncio.shield(answered)  # a caller that stops waiting does not stop the dial
 
     def start_call(self, call: PhoneCall, work: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         """Run one call's life as a task the bridge owns (ended and awaited with the Janus session)."""
@@ -128,3 +151,13 @@ class SipBridge:
                              return_exceptions=True)
         for handle in self._handles.values():
             handle.call = None
+
+
+def target_uri(to: str, username: str, proxy: str | None, direct: bool) -> str:
+    """`to` as a SIP URI: as given, or a number at the account's registrar (its proxy, else its domain)."""
+    if re.fullmatch(r"sips?:[^\s@]+@[^\s@]+", to):
+        return to
+    if not re.fullmatch(r"\+?[0-9*#]{1,32}", to) or direct:
+        raise DialFailed("bad_target", f"{to!r} is not a SIP URI{'' if direct else ' or a number'}")
+    host = (proxy or username).split("@")[-1].removeprefix("sips:").removeprefix("sip:").split(";")[0]
+    return f"sip:{to}@{host}"

@@ -45,6 +45,20 @@ class GatewayClient:
         answer = await self._json("POST", "/v1/calls", json=body)
         return answer["call_id"], answer["sdp"]
 
+    async def request_offer(self, profile: str | None, metadata: dict[str, Any]) -> tuple[str, str]:
+        """A new call whose peer connection the gateway offers (for a phone the bridge dials); returns its id
+        and the offer SDP. The call waits for `answer()`."""
+        body: dict[str, Any] = {"type": "offer_request", "metadata": metadata}
+        if profile:
+            body["profile"] = profile
+        offer = await self._json("POST", "/v1/calls", json=body)
+        return offer["call_id"], offer["sdp"]
+
+    async def answer(self, call_id: str, answer_sdp: str) -> None:
+        """The far end's answer to the gateway's offer."""
+        await self._json("POST", f"/v1/calls/{call_id}/answer", data=answer_sdp,
+                         headers={**self._headers, "Content-Type": "application/sdp"})
+
     async def hang_up(self, call_id: str) -> None:
         """End the call; one that already ended (404) is fine."""
         try:
@@ -83,9 +97,10 @@ class GatewayClient:
             raise GatewayRefused(0, "unreachable", f"the events stream failed ({type(exc).__name__})") from None
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        kwargs.setdefault("headers", self._headers)
         try:
-            async with self._http.request(method, self.base_url + path, headers=self._headers,
-                                          timeout=REQUEST_TIMEOUT, **kwargs) as response:
+            async with self._http.request(method, self.base_url + path, timeout=REQUEST_TIMEOUT,
+                                          **kwargs) as response:
                 if response.status >= 400:
                     raise await _refusal(response)
                 if response.status == 204 or response.content_type != "application/json":

@@ -15,12 +15,25 @@ from typing import Any
 from gateway.bridges.gateway_api import GatewayClient, GatewayRefused
 from gateway.bridges.janus import JanusError, JanusEvent, JanusSession
 from gateway.bridges.line import Handle
-from gateway.bridges.sip import decline_code, dtmf_from_info, inbound_metadata, reason_header
+from gateway.bridges.sip import decline_code, dial_outcome, dtmf_from_info, inbound_metadata, reason_header
 from gateway.bridges.tasks import Backoff, first_of
 
 log = logging.getLogger(__name__)
 
 EVENT_QUEUE = 256  # Janus events waiting for this call; a call gets a handful a second at most
+CANCEL_WAIT_S = 5.0  # after cancelling an unanswered INVITE, how long Janus gets to confirm
+
+
+class DialFailed(Exception):
+    """A dial that did not become a call: `code` (busy, no_answer, rejected, gateway_refused...) and the SIP
+    status when the far end gave one."""
+
+    def __init__(self, code: str, message: str, sip_status: int | None = None, sip_reason: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.sip_status = sip_status
+        self.sip_reason = sip_reason
 
 
 class PhoneCall:
@@ -82,6 +95,77 @@ class PhoneCall:
             await self.follow()
         finally:
             self.handle.call = None
+
+    async def run_outbound(self, uri: str, profile: str | None, metadata: dict[str, Any], headers: dict[str, str],
+                           ring_s: float, answered: asyncio.Future[PhoneCall]) -> None:
+        """Dial `uri` with the gateway's offer; `answered` learns the outcome (or a DialFailed), then the call
+        runs as any other."""
+        try:
+            try:
+                self.call_id, offer = await self._gateway.request_offer(profile, metadata)
+            except GatewayRefused as refusal:
+                raise DialFailed("gateway_refused", f"the gateway would not make the call: {refusal}") from None
+            try:
+                await self._janus.message(self.handle.id, {"request": "call", "uri": uri, "headers": headers,
+                                                           "autoaccept_reinvites": True},
+                                          {"type": "offer", "sdp": offer})
+            except JanusError as exc:
+                raise DialFailed("rejected", f"Janus would not place the call: {exc}") from None
+            await self._ring(ring_s)
+        except DialFailed as failure:
+            self.ended_by, self.end_reason = "phone", failure.code
+            log.info("call %s: dialling %s: %s", self.label, uri, failure.message)
+            await self._end_gateway_call()
+            if not answered.done():
+                answered.set_exception(failure)
+            self.handle.call = None
+            return
+        log.info("call %s: %s answered on account %s", self.call_id, uri, self.handle.line.account.name)
+        answered.set_result(self)
+        try:
+            await self.follow()
+        finally:
+            self.handle.call = None
+
+    async def _ring(self, ring_s: float) -> None:
+        """Until the far end answers (its SDP answer handed to the gateway); DialFailed if it never does."""
+        assert self.call_id is not None
+        answer_given = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ring_s
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):
+                    event = await self.events.get()
+            except TimeoutError:
+                await self._end_phone_leg()  # CANCEL
+                await self._wait_for_hangup()
+                raise DialFailed("no_answer", f"no answer within {ring_s:.0f} s", 408, "Request Timeout") from None
+            result = event.data.get("result", {}) if event.kind == "event" else {}
+            name = result.get("event")
+            if name == "hangup":
+                status = int(result.get("code") or 0)
+                raise DialFailed(dial_outcome(status), f"{status} {result.get('reason')}", status, result.get("reason"))
+            if name in ("progress", "accepted") and event.jsep and not answer_given:
+                try:
+                    await self._gateway.answer(self.call_id, event.jsep["sdp"])
+                except GatewayRefused as refusal:
+                    await self._end_phone_leg()
+                    raise DialFailed("gateway_refused", f"the gateway refused the answer: {refusal}") from None
+                answer_given = True
+            if name == "accepted":
+                self.sip_call_id = event.data.get("call_id")
+                return
+
+    async def _wait_for_hangup(self) -> None:
+        try:
+            async with asyncio.timeout(CANCEL_WAIT_S):
+                while True:
+                    event = await self.events.get()
+                    if event.kind == "event" and event.data.get("result", {}).get("event") == "hangup":
+                        return
+        except TimeoutError:
+            log.warning("call %s: Janus did not confirm the cancelled INVITE", self.label)
 
     async def follow(self) -> None:
         """Both legs are up: run until either ends, then end the other."""
