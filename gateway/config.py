@@ -22,6 +22,10 @@ DEFAULT_INSTRUCTION = (
 )
 
 
+# Codecs the gateway speaks; a profile's `codecs` orders them for the offers the gateway makes itself.
+CODECS = ("opus", "g722", "pcmu", "pcma")
+
+
 class ConfigError(ValueError):
     """A setting or profile that cannot be used; the message names it."""
 
@@ -70,6 +74,7 @@ class Profile:
     local_barge_in: bool = False
     local_barge_in_threshold_dbfs: float = -35.0
     tools: tuple[dict[str, Any], ...] = ()
+    codecs: tuple[str, ...] = CODECS  # offered in this order when the gateway makes the offer (a dialled phone)
 
     def public(self) -> dict[str, Any]:
         """What a client may see of the profile (no instructions, no tool internals)."""
@@ -78,11 +83,19 @@ class Profile:
 
 BUILTIN_PROFILES: dict[str, Profile] = {
     "default": Profile(name="default", description="General voice assistant"),
+    # Tuned for 8 kHz G.711 callers behind a SIP bridge: phone lines carry noise and the handset's echo of
+    # the model's own voice, which must neither start a turn nor cut a reply; first syllables arrive softened
+    # by narrowband codecs; G.711 first, which no trunk has to transcode.
     "phone": Profile(
         name="phone",
         description="Phone agent: short answers, cuts itself off as soon as the caller talks",
-        system_instruction=DEFAULT_INSTRUCTION + " You are on a phone line: keep every answer to one or two sentences.",
+        system_instruction=DEFAULT_INSTRUCTION + (
+            " You are on a phone line: keep every answer to one or two sentences, say numbers digit by digit,"
+            " and never use lists or formatting."),
+        vad=VadProfile(start_sensitivity="low", prefix_padding_ms=100, silence_duration_ms=600),
         local_barge_in=True,
+        local_barge_in_threshold_dbfs=-30.0,
+        codecs=("pcmu", "pcma", "g722"),
     ),
 }
 
@@ -255,12 +268,15 @@ def profile_from_table(name: str, table: Mapping[str, Any]) -> Profile:
         vad = VadProfile(**table.pop("vad", {}))
         compression = CompressionProfile(**table.pop("context_compression", {}))
         tools = tuple(table.pop("tools", ()))
-        profile = Profile(name=name, vad=vad, compression=compression, tools=tools, **table)
+        codecs = tuple(table.pop("codecs", CODECS))
+        profile = Profile(name=name, vad=vad, compression=compression, tools=tools, codecs=codecs, **table)
     except TypeError as exc:
         raise ConfigError(f"profile {name!r}: {exc}") from None
     for tool in profile.tools:
         if not isinstance(tool, dict) or "name" not in tool:
             raise ConfigError(f"profile {name!r}: every tool needs a name")
+    if not profile.codecs or not set(profile.codecs) <= set(CODECS):
+        raise ConfigError(f"profile {name!r}: codecs must be some of {', '.join(CODECS)}")
     for label, value in (("start", profile.vad.start_sensitivity), ("end", profile.vad.end_sensitivity)):
         if value not in ("high", "low"):
             raise ConfigError(f"profile {name!r}: vad.{label}_sensitivity must be 'high' or 'low'")

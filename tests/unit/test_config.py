@@ -32,3 +32,15 @@ def test_a_bad_value_names_its_variable() -> None:
 def test_secrets_are_masked_when_described() -> None:
     described = Settings.load({}, {"GEMINI_API_KEY": "k", "GATEWAY_API_TOKENS": "a,b"}).describe()
     assert described["gemini_api_key"] == described["api_tokens"] == "***"
+
+
+def test_a_profiles_codecs_are_read_and_checked(tmp_path) -> None:
+    from gateway.config import BUILTIN_PROFILES, load_profiles
+
+    path = tmp_path / "profiles.toml"
+    path.write_text('[profiles.trunk]\ncodecs = ["pcma", "pcmu"]\n')
+    assert load_profiles(path)["trunk"].codecs == ("pcma", "pcmu")
+    assert BUILTIN_PROFILES["phone"].codecs[0] == "pcmu"
+    path.write_text('[profiles.trunk]\ncodecs = ["g729"]\n')
+    with pytest.raises(ConfigError, match="codecs must be some of"):
+        load_profiles(path)
