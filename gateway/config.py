@@ -92,7 +92,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
         system_instruction=DEFAULT_INSTRUCTION + (
             " You are on a phone line: keep every answer to one or two sentences, say numbers digit by digit,"
             " and never use lists or formatting."),
-        vad=VadProfile(start_sensitivity="low", prefix_padding_ms=100, silence_duration_ms=600),
+        vad=VadProfile(start_sensitivity="low", prefix_padding_ms=100),
         local_barge_in=True,
         local_barge_in_threshold_dbfs=-30.0,
         codecs=("pcmu", "pcma", "g722"),
