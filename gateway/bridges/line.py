@@ -101,4 +101,4 @@ class Line:
             log.warning("account %s: a call from %s was refused: every line is busy", self.account.name,
                         result.get("caller"))
         elif event.kind == "event":
-            log.debug("account %s: event %s ignored", self.account.name, name or event.data)
+            log.info("account %s: Janus event %s ignored", self.account.name, name or event.data)

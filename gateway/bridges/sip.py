@@ -69,7 +69,7 @@ def inbound_metadata(account: str, result: dict[str, Any], sip_call_id: str | No
         "direction": "inbound",
         "account": account,
         "from": result.get("username"),
-        "from_name": result.get("displayname"),
+        "from_name": (result.get("displayname") or "").strip('" ') or None,  # Janus keeps the quotes
         "to": result.get("callee"),
         "dialled": user_of(result.get("callee")),
         "sip_call_id": sip_call_id,

@@ -88,10 +88,10 @@ async def make_phone(tmp_path: Path, shims: dict[str, Path]) -> AsyncIterator[Ca
     phones: list[Phone] = []
 
     async def make(name: str = "phone", codec: str = "pcmu", seconds: float = 10.0, seed: int = 1,
-                   auto_answer: bool = False) -> Phone:
+                   auto_answer: bool = False, samples: np.ndarray | None = None) -> Phone:
         phone = Phone(tmp_path / f"{name}-{len(phones)}", shims["alsa_paced"], name, codec, auto_answer)
         phones.append(phone)
-        await phone.start(microphone(seconds, seed))
+        await phone.start(microphone(seconds, seed) if samples is None else samples)
         return phone
 
     yield make
@@ -107,10 +107,10 @@ def direct_uri(bridge: SipBridge) -> str:
     return bridge.lines[0].uri
 
 
-def parrot_similarity(phone: Phone, reference: Phone | None = None) -> float:
-    """How faithfully the phone heard back (its "dec" recording) the utterance it sent ("enc")."""
-    sent, rate = (reference or phone).recording("enc")
+def parrot_similarity(phone: Phone, said_at_s: float = LEAD_S) -> float:
+    """How faithfully the phone heard back (its "dec" recording) the utterance it sent ("enc") at `said_at_s`."""
+    sent, rate = phone.recording("enc")
     heard, heard_rate = phone.recording("dec")
     assert heard_rate == rate
-    utterance = sent[int(LEAD_S * rate):int((LEAD_S + SPEECH_S) * rate)]
+    utterance = sent[int(said_at_s * rate):int((said_at_s + SPEECH_S) * rate)]
     return best_match(utterance, heard)[0]

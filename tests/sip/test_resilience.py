@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
 from gateway.bridges.bridge import SipBridge
 from tests.audio import best_match
 from tests.fixtures import Gateway, until
-from tests.sip.conftest import LEAD_S, SPEECH_S, direct_uri, parrot_similarity
+from tests.sip.baresip import MIC_RATE
+from tests.sip.conftest import LEAD_S, SPEECH_S, direct_uri, microphone, parrot_similarity
 from tests.sip.programs import Janus
 
 
@@ -61,3 +63,23 @@ async def test_a_second_call_while_the_gateway_is_full_gets_486_and_the_first_go
     assert len(gateway.calls) == 1 and len(bridge.calls) == 1
     await first.command("hangup")
     await until(lambda: len(gateway.calls) == 0)
+
+
+async def test_a_phone_on_hold_for_20_s_keeps_its_call_and_is_answered_after(bridge: SipBridge, gateway: Gateway,
+                                                                            make_phone) -> None:
+    second_at = 27.0
+    samples = np.concatenate([microphone(second_at, seed=5), microphone(8.0, seed=6)[int(LEAD_S * MIC_RATE):]])
+    phone = await make_phone(samples=samples)
+    await phone.dial(direct_uri(bridge))
+    await phone.wait_for("CALL_ESTABLISHED")
+    await until(lambda: len(gateway.calls) == 1)
+    call = next(iter(gateway.calls))
+    await asyncio.sleep(4.0)  # the first reply has played
+    assert (await phone.command("hold")).get("ok")
+    await asyncio.sleep(20.0)
+    assert (await phone.command("resume")).get("ok")
+    assert [c.id for c in gateway.calls] == [call.id] and not call.ended
+    await phone.wait_for("CALL_CLOSED", timeout=20)  # its WAV ended, after the second utterance's reply
+    await until(lambda: len(gateway.calls) == 0)
+    assert gateway.calls.created_total == 1
+    assert parrot_similarity(phone, LEAD_S) >= 0.8 and parrot_similarity(phone, second_at) >= 0.8

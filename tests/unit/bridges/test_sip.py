@@ -41,7 +41,7 @@ def test_an_unanswered_dial_is_told_apart_by_its_final_status(status: int, outco
 
 def test_the_calls_metadata_names_caller_dialled_number_and_custom_headers() -> None:
     metadata = inbound_metadata("support", {
-        "username": "sip:+4930123@pbx.example", "displayname": "Ada", "callee": "sip:+4940999@gw.example;user=phone",
+        "username": "sip:+4930123@pbx.example", "displayname": '"Ada"', "callee": "sip:+4940999@gw.example;user=phone",
         "headers": {"X-Ticket": "42", "X-Bad": {"nested": 1}},
     }, "abc@pbx")
     assert metadata == {
