@@ -6,8 +6,13 @@ import asyncio
 
 import numpy as np
 import pytest
+from aiohttp.test_utils import TestServer
 
+from gateway.api.keys import CALLS
+from gateway.app import create_app
 from gateway.bridges.bridge import SipBridge
+from gateway.config import Settings
+from gateway.emulator import EmulatorConfig
 from tests.audio import best_match
 from tests.fixtures import Gateway, until
 from tests.sip.baresip import MIC_RATE
@@ -83,3 +88,27 @@ async def test_a_phone_on_hold_for_20_s_keeps_its_call_and_is_answered_after(bri
     await until(lambda: len(gateway.calls) == 0)
     assert gateway.calls.created_total == 1
     assert parrot_similarity(phone, LEAD_S) >= 0.8 and parrot_similarity(phone, second_at) >= 0.8
+
+
+async def test_after_a_gateway_restart_its_calls_are_hung_up_and_new_calls_go_through(
+        bridge: SipBridge, gateway: Gateway, settings: Settings, emulator_config: EmulatorConfig,
+        make_phone) -> None:
+    phone = await make_phone(name="before", seconds=30.0)
+    await phone.dial(direct_uri(bridge))
+    await phone.wait_for("CALL_ESTABLISHED")
+    await until(lambda: len(gateway.calls) == 1)
+    port = gateway.server.port
+    await gateway.server.close()  # drains: the call ends, and the bridge hangs the phone up
+    await phone.wait_for("CALL_CLOSED", timeout=15)
+    restarted = TestServer(create_app(settings, emulator_config=emulator_config), host="127.0.0.1", port=port)
+    await restarted.start_server()
+    try:
+        again = await make_phone(name="after", seconds=30.0)
+        await again.dial(direct_uri(bridge))
+        await again.wait_for("CALL_ESTABLISHED")
+        calls = restarted.app[CALLS]
+        await until(lambda: len(calls) == 1)
+        await again.command("hangup")
+        await until(lambda: len(calls) == 0)
+    finally:
+        await restarted.close()
