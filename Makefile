@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench soak chromium sip-tools clean
+.PHONY: run test bench soak chromium coturn sip-tools clean
 
 run: $(STAMP)
 	$(BIN)/gateway serve
 
-test: $(STAMP) chromium sip-tools
+test: $(STAMP) chromium coturn sip-tools
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -27,31 +27,34 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# The browser tests drive Debian's Chromium (never a downloaded one). As root, install it when missing.
-chromium:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+# Debian packages the tests drive, never downloaded builds: as root, each is installed when missing.
+# $(call debian_package,COMMAND,PACKAGE,TESTS)
+define debian_package
+	@if ! command -v $(1) >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing Debian's chromium for the browser tests"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+			echo "installing Debian's $(2) for the $(3) tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
 		else \
-			echo "chromium is not installed: browser tests will be skipped (CI=true makes that a failure)"; \
+			echo "$(2) is not installed: $(3) tests will be skipped (CI=true makes that a failure)"; \
 		fi; \
 	fi
+endef
 
-# The SIP tests drive Debian's Janus (SIP plugin, WebSocket transport), a baresip phone and SIPp, and build
-# two small LD_PRELOAD shims with gcc. As root, install whatever is missing.
-SIP_PACKAGES := janus baresip-core sip-tester gcc libc6-dev
+# The browser tests drive /usr/bin/chromium.
+chromium:
+	$(call debian_package,chromium,chromium,browser)
+
+# The TURN tests start /usr/bin/turnserver themselves.
+coturn:
+	$(call debian_package,turnserver,coturn,TURN)
+
+# The SIP tests drive Janus (SIP plugin, WebSocket transport), a baresip phone and SIPp, and build two small
+# LD_PRELOAD shims with gcc.
 sip-tools:
-	@if ! command -v janus >/dev/null 2>&1 || ! command -v baresip >/dev/null 2>&1 || \
-	    ! command -v sipp >/dev/null 2>&1 || ! command -v gcc >/dev/null 2>&1; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing Debian's $(SIP_PACKAGES) for the SIP tests"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-				$(SIP_PACKAGES) >/dev/null; \
-		else \
-			echo "janus, baresip, sipp or gcc is missing: SIP tests will be skipped (CI=true makes that a failure)"; \
-		fi; \
-	fi
+	$(call debian_package,janus,janus,SIP)
+	$(call debian_package,baresip,baresip-core,SIP)
+	$(call debian_package,sipp,sip-tester,SIP)
+	$(call debian_package,gcc,gcc libc6-dev,SIP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
