@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -101,6 +102,17 @@ async def make_phone(tmp_path: Path, shims: dict[str, Path]) -> AsyncIterator[Ca
 def microphone(seconds: float, seed: int) -> np.ndarray:
     return np.concatenate([silence(LEAD_S, rate=MIC_RATE), speech_like(SPEECH_S, seed=seed, rate=MIC_RATE),
                            silence(seconds - LEAD_S - SPEECH_S, rate=MIC_RATE)])
+
+
+async def history(gateway: Gateway, call_id: str) -> list[dict[str, Any]]:
+    """A call's events from the gateway's SSE stream (its whole history; the stream closes after `ended`)."""
+    events = []
+    async with aiohttp.ClientSession() as http, http.get(f"{gateway.url}/v1/calls/{call_id}/events") as response:
+        assert response.status == 200
+        async for line in response.content:
+            if line.startswith(b"data:"):
+                events.append(json.loads(line[5:]))
+    return events
 
 
 def direct_uri(bridge: SipBridge) -> str:

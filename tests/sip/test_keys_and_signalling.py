@@ -4,26 +4,12 @@ handle (a MESSAGE) is ignored and calls go on."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
-
-import aiohttp
 
 from gateway.bridges.bridge import SipBridge
 from tests.fixtures import Gateway, until
-from tests.sip.conftest import direct_uri, microphone
+from tests.sip.conftest import direct_uri, history, microphone
 from tests.sip.sipp import keypad_scenario, message_scenario, run_scenario, ulaw
-
-
-async def history(gateway: Gateway, call_id: str) -> list[dict]:
-    """The call's events from the gateway's SSE stream (its whole history; it closes after `ended`)."""
-    events = []
-    async with aiohttp.ClientSession() as http, http.get(f"{gateway.url}/v1/calls/{call_id}/events") as response:
-        assert response.status == 200
-        async for line in response.content:
-            if line.startswith(b"data:"):
-                events.append(json.loads(line[5:]))
-    return events
 
 
 def target_of(bridge: SipBridge) -> str:
