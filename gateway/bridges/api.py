@@ -73,7 +73,8 @@ async def health(request: web.Request) -> web.StreamResponse:
     lines = [{"account": line.account.name, "uri": line.uri, "calls": sum(h.call is not None for h in line.handles),
               "max_calls": len(line.handles)} for line in bridge.lines]
     ready = bridge.ready.is_set()
-    return web.json_response({"janus": "ready" if ready else "connecting", "lines": lines}, status=200 if ready else 503)
+    return web.json_response({"janus": "ready" if ready else "connecting", "lines": lines},
+                             status=200 if ready else 503)
 
 
 def error(status: int, code: str, message: str, **extra: object) -> web.Response:

@@ -20,9 +20,10 @@ import pytest
 
 from gateway.bridges.bridge import SipBridge
 from gateway.bridges.settings import BridgeSettings
+from gateway.calls.call import Call
 from gateway.client.signals import silence, speech_like
 from tests.audio import best_match
-from tests.fixtures import Gateway
+from tests.fixtures import Gateway, until
 from tests.sip.baresip import MIC_RATE, Phone
 from tests.sip.programs import Janus, compile_shim, require_programs
 
@@ -83,7 +84,8 @@ async def running_bridge(settings: BridgeSettings) -> AsyncIterator[SipBridge]:
 
 
 @pytest.fixture
-async def make_phone(tmp_path: Path, shims: dict[str, Path]) -> AsyncIterator[Callable[..., Coroutine[Any, Any, Phone]]]:
+async def make_phone(tmp_path: Path,
+                     shims: dict[str, Path]) -> AsyncIterator[Callable[..., Coroutine[Any, Any, Phone]]]:
     """`await make_phone(codec="pcma", seconds=12, seed=3)`: a started phone whose microphone says one
     utterance (1 s in) and then stays silent until `seconds`."""
     phones: list[Phone] = []
@@ -117,6 +119,14 @@ async def history(gateway: Gateway, call_id: str) -> list[dict[str, Any]]:
 
 def direct_uri(bridge: SipBridge) -> str:
     return bridge.lines[0].uri
+
+
+async def call_through(bridge: SipBridge, gateway: Gateway, phone: Phone) -> Call:
+    """`phone` calls the bridge; the gateway's call, once both legs are up (and the call has its metadata)."""
+    await phone.dial(direct_uri(bridge))
+    await phone.wait_for("CALL_ESTABLISHED")
+    await until(lambda: any(call.metadata for call in gateway.calls))
+    return next(call for call in gateway.calls if call.metadata)
 
 
 def parrot_similarity(phone: Phone, said_at_s: float = LEAD_S) -> float:

@@ -147,7 +147,8 @@ async def run_scenario(folder: Path, scenario: str, target: str, service: str, t
     log = folder / "sipp.log"
     process = await asyncio.create_subprocess_exec(
         "sipp", target, "-sf", str(path), "-s", service, "-i", "127.0.0.1", "-p", str(free_port(socket.SOCK_DGRAM)),
-        "-mi", "127.0.0.1", "-mp", str(free_port(socket.SOCK_DGRAM)), "-m", "1", "-nostdin", "-timeout", f"{timeout:.0f}s",
+        "-mi", "127.0.0.1", "-mp", str(free_port(socket.SOCK_DGRAM)), "-m", "1", "-nostdin",
+        "-timeout", f"{timeout:.0f}s",
         "-trace_err", "-trace_msg", cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
     )
     try:

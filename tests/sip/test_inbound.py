@@ -6,7 +6,7 @@ import pytest
 
 from gateway.bridges.bridge import SipBridge
 from tests.fixtures import Gateway, until
-from tests.sip.conftest import direct_uri, parrot_similarity
+from tests.sip.conftest import call_through, direct_uri, parrot_similarity
 
 
 async def test_the_bridge_announces_where_phones_can_call(bridge: SipBridge) -> None:
@@ -18,10 +18,7 @@ async def test_the_bridge_announces_where_phones_can_call(bridge: SipBridge) -> 
 @pytest.mark.parametrize("codec", ["pcmu", "pcma", "g722"])
 async def test_a_phone_hears_the_parrot_reply(codec: str, bridge: SipBridge, gateway: Gateway, make_phone) -> None:
     phone = await make_phone(codec=codec, seconds=7.0)
-    await phone.dial(direct_uri(bridge))
-    await phone.wait_for("CALL_ESTABLISHED")
-    await until(lambda: len(gateway.calls) == 1)
-    call = next(iter(gateway.calls))
+    call = await call_through(bridge, gateway, phone)
     assert call.leg is not None and call.leg.codec == codec
     assert call.metadata["from"] == "sip:phone@127.0.0.1"
     assert call.metadata["dialled"] == "gemini" and call.metadata["direction"] == "inbound"
@@ -33,9 +30,7 @@ async def test_a_phone_hears_the_parrot_reply(codec: str, bridge: SipBridge, gat
 
 async def test_a_phone_hang_up_ends_the_gateway_call(bridge: SipBridge, gateway: Gateway, make_phone) -> None:
     phone = await make_phone(seconds=30.0)
-    await phone.dial(direct_uri(bridge))
-    await phone.wait_for("CALL_ESTABLISHED")
-    await until(lambda: len(gateway.calls) == 1)
+    await call_through(bridge, gateway, phone)
     await phone.command("hangup")
     await until(lambda: len(gateway.calls) == 0)
     await until(lambda: not bridge.calls)
@@ -43,10 +38,8 @@ async def test_a_phone_hang_up_ends_the_gateway_call(bridge: SipBridge, gateway:
 
 async def test_the_gateway_ending_a_call_hangs_the_phone_up(bridge: SipBridge, gateway: Gateway, make_phone) -> None:
     phone = await make_phone(seconds=30.0)
-    await phone.dial(direct_uri(bridge))
-    await phone.wait_for("CALL_ESTABLISHED")
-    await until(lambda: len(gateway.calls) == 1)
-    await gateway.calls.hang_up(next(iter(gateway.calls)).id)
+    call = await call_through(bridge, gateway, phone)
+    await gateway.calls.hang_up(call.id)
     await phone.wait_for("CALL_CLOSED", timeout=10)
     await until(lambda: not bridge.calls)
 

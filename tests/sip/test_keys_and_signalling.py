@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gateway.bridges.bridge import SipBridge
 from tests.fixtures import Gateway, until
-from tests.sip.conftest import direct_uri, history, microphone
+from tests.sip.conftest import call_through, direct_uri, history, microphone
 from tests.sip.sipp import keypad_scenario, message_scenario, run_scenario, ulaw
 
 
@@ -35,10 +35,7 @@ async def test_keys_sent_as_sip_info_reach_the_call_as_dtmf_events(bridge: SipBr
 async def test_keys_sent_as_rfc_2833_events_reach_the_call_as_dtmf_events(bridge: SipBridge, gateway: Gateway,
                                                                           make_phone) -> None:
     phone = await make_phone(seconds=30.0)
-    await phone.dial(direct_uri(bridge))
-    await phone.wait_for("CALL_ESTABLISHED")
-    await until(lambda: len(gateway.calls) == 1)
-    call = next(iter(gateway.calls))
+    call = await call_through(bridge, gateway, phone)
     await asyncio.sleep(1.0)
     for digit in "4#":
         assert (await phone.command("sndcode", digit)).get("ok")
@@ -55,8 +52,6 @@ async def test_sip_the_bridge_does_not_handle_is_ignored_and_calls_go_on(bridge:
                                                                          make_phone, tmp_path: Path) -> None:
     await run_scenario(tmp_path / "pager", message_scenario(), target_of(bridge), "gemini")  # Janus: a `message`
     phone = await make_phone(seconds=30.0)
-    await phone.dial(direct_uri(bridge))
-    await phone.wait_for("CALL_ESTABLISHED")
-    await until(lambda: len(gateway.calls) == 1)
+    await call_through(bridge, gateway, phone)
     await phone.command("hangup")
     await until(lambda: len(gateway.calls) == 0)

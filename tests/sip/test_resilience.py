@@ -17,7 +17,8 @@ from gateway.emulator import EmulatorConfig
 from tests.audio import best_match
 from tests.fixtures import Gateway, until
 from tests.sip.baresip import MIC_RATE, Phone
-from tests.sip.conftest import LEAD_S, SPEECH_S, direct_uri, history, microphone, parrot_similarity
+from tests.sip.conftest import (LEAD_S, SPEECH_S, call_through, direct_uri, history, microphone,
+                                parrot_similarity)
 from tests.sip.programs import Janus
 
 
@@ -41,9 +42,7 @@ async def test_five_phones_at_once_each_hear_only_themselves(bridge: SipBridge, 
 async def test_a_janus_restart_ends_its_gateway_calls_and_the_bridge_registers_again(
         bridge: SipBridge, gateway: Gateway, janus: Janus, make_phone) -> None:
     phone = await make_phone(seconds=30.0)
-    await phone.dial(direct_uri(bridge))
-    await phone.wait_for("CALL_ESTABLISHED")
-    await until(lambda: len(gateway.calls) == 1)
+    await call_through(bridge, gateway, phone)
     await janus.stop()
     await until(lambda: len(gateway.calls) == 0 and not bridge.ready.is_set())
     await janus.start()
@@ -51,9 +50,7 @@ async def test_a_janus_restart_ends_its_gateway_calls_and_the_bridge_registers_a
         await bridge.ready.wait()
     assert len(bridge.announced) == 2  # type: ignore[attr-defined]
     second = await make_phone(name="again", seconds=30.0)
-    await second.dial(direct_uri(bridge))
-    await second.wait_for("CALL_ESTABLISHED")
-    await until(lambda: len(gateway.calls) == 1)
+    await call_through(bridge, gateway, second)
     await second.command("hangup")
     await until(lambda: len(gateway.calls) == 0)
 
@@ -82,10 +79,7 @@ async def test_a_phone_on_hold_for_20_s_keeps_its_call_and_is_answered_after(bri
     second_at = 28.0
     samples = np.concatenate([microphone(second_at, seed=5), microphone(10.0, seed=6)[int(LEAD_S * MIC_RATE):]])
     phone = await make_phone(samples=samples)
-    await phone.dial(direct_uri(bridge))
-    await phone.wait_for("CALL_ESTABLISHED")
-    await until(lambda: len(gateway.calls) == 1)
-    call = next(iter(gateway.calls))
+    call = await call_through(bridge, gateway, phone)
     await asyncio.sleep(6.0)  # the first reply has played
     assert (await phone.command("hold")).get("ok")  # a re-INVITE with a=sendonly; baresip stops sending
     await asyncio.sleep(20.0)
@@ -98,7 +92,8 @@ async def test_a_phone_on_hold_for_20_s_keeps_its_call_and_is_answered_after(bri
     await until(lambda: len(gateway.calls) == 0)
     assert gateway.calls.created_total == 1, "the hold ended the call"
     assert parrot_similarity(phone) >= 0.8  # the first reply, recorded before the hold
-    turns = [(e["role"], e["text"]) for e in await history(gateway, call.id) if e["type"] == "transcript" and e["final"]]
+    events = await history(gateway, call.id)
+    turns = [(e["role"], e["text"]) for e in events if e["type"] == "transcript" and e["final"]]
     assert turns == [("user", "[speech 1.50 s]"), ("model", "reply 1"), ("user", "[speech 1.50 s]"),
                      ("model", "reply 2")]
 
@@ -107,9 +102,7 @@ async def test_after_a_gateway_restart_its_calls_are_hung_up_and_new_calls_go_th
         bridge: SipBridge, gateway: Gateway, settings: Settings, emulator_config: EmulatorConfig,
         make_phone) -> None:
     phone = await make_phone(name="before", seconds=30.0)
-    await phone.dial(direct_uri(bridge))
-    await phone.wait_for("CALL_ESTABLISHED")
-    await until(lambda: len(gateway.calls) == 1)
+    await call_through(bridge, gateway, phone)
     port = gateway.server.port
     await gateway.server.close()  # drains: the call ends, and the bridge hangs the phone up
     await phone.wait_for("CALL_CLOSED", timeout=15)

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
 
 from gateway.bridges.registrar import Registrar
 
@@ -16,37 +19,37 @@ REGISTER = (
 )
 
 
-async def test_a_register_is_answered_and_its_contact_remembered() -> None:
+@pytest.fixture
+async def registrar() -> AsyncIterator[Registrar]:
     registrar = await Registrar.start("127.0.0.1")
-    try:
-        host, port = registrar.uri.removeprefix("sip:").split(":")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone:
-            phone.bind(("127.0.0.1", 0))
-            phone.setblocking(False)
-            phone.sendto(REGISTER.encode(), (host, int(port)))
-            contact = await registrar.contact_of("gemini", timeout=5)
-            reply = (await asyncio.get_running_loop().sock_recv(phone, 4096)).decode()
-        assert contact == "sip:gemini@127.0.0.1:40001"
-        assert reply.startswith("SIP/2.0 200 OK\r\n")
-        assert "Call-ID: reg-1" in reply and "CSeq: 1 REGISTER" in reply and ";expires=300" in reply
-    finally:
-        registrar.close()
+    yield registrar
+    registrar.close()
 
 
-async def test_anything_but_register_or_options_gets_no_answer() -> None:
-    registrar = await Registrar.start("127.0.0.1")
-    try:
-        host, port = registrar.uri.removeprefix("sip:").split(":")
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as phone:
-            phone.bind(("127.0.0.1", 0))
-            phone.setblocking(False)
-            phone.sendto(REGISTER.replace("REGISTER sip", "INVITE sip").encode(), (host, int(port)))
-            await asyncio.sleep(0.2)
-            try:
-                phone.recv(4096)
-                answered = True
-            except BlockingIOError:
-                answered = False
-        assert not answered and registrar.contacts == {}
-    finally:
-        registrar.close()
+@pytest.fixture
+def janus(registrar: Registrar) -> Iterator[Callable[[str], None]]:
+    """A UDP socket standing in for Janus's SIP stack: `send(message)` to the registrar; `.sock` to read."""
+    host, port = registrar.uri.removeprefix("sip:").split(":")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.setblocking(False)
+        send = lambda message: sock.sendto(message.encode(), (host, int(port)))  # noqa: E731
+        send.sock = sock  # type: ignore[attr-defined]
+        yield send
+
+
+async def test_a_register_is_answered_and_its_contact_remembered(registrar: Registrar, janus) -> None:
+    janus(REGISTER)
+    contact = await registrar.contact_of("gemini", timeout=5)
+    reply = (await asyncio.get_running_loop().sock_recv(janus.sock, 4096)).decode()
+    assert contact == "sip:gemini@127.0.0.1:40001"
+    assert reply.startswith("SIP/2.0 200 OK\r\n")
+    assert "Call-ID: reg-1" in reply and "CSeq: 1 REGISTER" in reply and ";expires=300" in reply
+
+
+async def test_anything_but_register_or_options_gets_no_answer(registrar: Registrar, janus) -> None:
+    janus(REGISTER.replace("REGISTER sip", "INVITE sip"))
+    await asyncio.sleep(0.2)
+    with pytest.raises(BlockingIOError):
+        janus.sock.recv(4096)
+    assert registrar.contacts == {}
