@@ -71,7 +71,8 @@ async def health(request: web.Request) -> web.StreamResponse:
     """`200` while Janus is connected and every account registered, else `503`; with each line's state."""
     bridge = request.app[BRIDGE]
     lines = [{"account": line.account.name, "uri": line.uri, "calls": sum(h.call is not None for h in line.handles),
-              "max_calls": len(line.handles)} for line in bridge.lines]
+              "max_calls": len(line.handles), **({"error": line.error} if line.error else {})}
+             for line in bridge.lines]
     ready = bridge.ready.is_set()
     return web.json_response({"janus": "ready" if ready else "connecting", "lines": lines},
                              status=200 if ready else 503)

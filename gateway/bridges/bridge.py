@@ -113,7 +113,13 @@ class SipBridge:
         for account in self.settings.lines():
             line = Line(account, janus, registrar, self._add_handle)
             self.lines.append(line)
-            await line.open()
+            try:
+                await line.open()
+            except JanusError as exc:  # this account takes no calls (until Janus reconnects); the others do
+                line.error = str(exc)
+                log.error("account %s: %s", account.name, exc)
+                self._announce(f"sip: failed {account.name}: {exc}")
+                continue
             self._announce(f"sip: ready {account.name} at {line.uri}")
 
     def _add_handle(self, handle: Handle) -> None:

@@ -40,6 +40,7 @@ class Line:
         self.account = account
         self.uri = account.username  # where phones reach it; in direct mode, Janus's own address
         self.handles: list[Handle] = []
+        self.error: str | None = None  # why it could not register
         self._janus = janus
         self._registrar = registrar
         self._on_handle = on_handle  # the bridge routes the handle's events from now on
@@ -83,6 +84,8 @@ class Line:
         return handle
 
     def free_handle(self) -> Handle | None:
+        if self.error is not None:
+            return None
         return next((handle for handle in self.handles if handle.call is None), None)
 
     def on_event(self, handle: Handle, event: JanusEvent) -> None:

@@ -116,10 +116,13 @@ class PhoneCall:
             self.ended_by, self.end_reason = "phone", failure.code
             log.info("call %s: dialling %s: %s", self.label, uri, failure.message)
             await self._end_gateway_call()
-            if not answered.done():
-                answered.set_exception(failure)
+            answered.set_exception(failure)
             self.handle.call = None
             return
+        except BaseException:  # cancelled: Janus went away, or the bridge is stopping
+            answered.set_exception(DialFailed("not_ready", "the bridge lost Janus while dialling"))
+            self.handle.call = None
+            raise
         log.info("call %s: %s answered on account %s", self.call_id, uri, self.handle.line.account.name)
         answered.set_result(self)
         try:
