@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from gateway.bridges.bridge import SipBridge
+from gateway.bridges.settings import BridgeSettings
 from tests.fixtures import Gateway, until
-from tests.sip.conftest import call_through, direct_uri, parrot_similarity
+from tests.sip.conftest import call_through, direct_uri, parrot_similarity, running_bridge
 
 
 async def test_the_bridge_announces_where_phones_can_call(bridge: SipBridge) -> None:
@@ -59,3 +60,19 @@ async def test_an_offer_the_gateway_cannot_use_gives_the_phone_488(bridge: SipBr
     closed = await phone.wait_for("CALL_CLOSED")
     assert "488" in closed.get("param", ""), closed
     assert len(gateway.calls) == 0
+
+
+@pytest.mark.parametrize("settings", [{"api_tokens": ("bridge-s3cret:phone",)}], indirect=True)
+async def test_a_gateway_that_wants_a_token_takes_calls_from_a_bridge_that_has_one(
+        janus, gateway: Gateway, no_leaks: None, make_phone) -> None:
+    for token, expected in ((None, "503"), ("bridge-s3cret", None)):
+        settings = BridgeSettings(janus_url=janus.url, gateway_url=gateway.url, gateway_token=token)
+        async with running_bridge(settings) as bridge:
+            phone = await make_phone(name=f"with-{token}", seconds=30.0)
+            if expected:  # refused (401): the phone is told the service is unavailable
+                await phone.dial(direct_uri(bridge))
+                assert expected in (await phone.wait_for("CALL_CLOSED")).get("param", "")
+                continue
+            await call_through(bridge, gateway, phone)
+            await phone.command("hangup")
+            await until(lambda: len(gateway.calls) == 0)
