@@ -44,7 +44,7 @@ class PhoneCall:
         self.handle = handle
         self.call_id: str | None = None  # the gateway's
         self.sip_call_id: str | None = None
-        self.ended_by: str | None = None  # "phone" | "gateway" | "janus" | "bridge"
+        self.ended_by: str | None = None  # "phone" | "gateway" | "media" | "janus" | "bridge"
         self.end_reason: str | None = None
         self.events: asyncio.Queue[JanusEvent] = asyncio.Queue(EVENT_QUEUE)
         self._janus = janus
