@@ -14,6 +14,7 @@ from pathlib import Path
 from aiohttp import web
 
 from gateway.api import calls as calls_api
+from gateway.api import events as events_api
 from gateway.api import health as health_api
 from gateway.api import tokens as tokens_api
 from gateway.api.access import ACCESS, Access, access_control
@@ -87,6 +88,7 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
     app.cleanup_ctx.extend([live_endpoint, call_manager])
     app.on_shutdown.append(drain)
     app.add_routes(calls_api.routes)
+    app.add_routes(events_api.routes)
     app.add_routes(health_api.routes)
     app.add_routes(tokens_api.routes)
     app.router.add_get("/", _index)

@@ -76,6 +76,7 @@ class Profile:
     local_barge_in_threshold_dbfs: float = -35.0
     tools: tuple[dict[str, Any], ...] = ()
     codecs: tuple[str, ...] = CODECS  # offered in this order when the gateway makes the offer (a dialled phone)
+    dtmf_to_model: bool = False  # each key the caller presses is also told to the model, as text
 
     def public(self) -> dict[str, Any]:
         """What a client may see of the profile (no instructions, no tool internals)."""
@@ -97,6 +98,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
         local_barge_in=True,
         local_barge_in_threshold_dbfs=-30.0,
         codecs=("pcmu", "pcma", "g722"),
+        dtmf_to_model=True,
     ),
 }
 
@@ -135,13 +137,18 @@ class Settings:
     idle_timeout_s: float = 600.0  # no caller speech and no model audio for this long ends the call
     connect_timeout_s: float = 30.0  # offer answered -> media flowing, else the call ends
     caller_grace_s: float = 30.0  # a vanished caller may resume within this window
-    caller_silence_s: float = 4.0  # no RTP and no data-channel message for this long = vanished
+    caller_silence_s: float = 10.0  # nothing at all from the caller's peer for this long = vanished (RTP alone: never)
     drain_s: float = 30.0  # on shutdown, calls get this long to finish
     max_body_bytes: int = 64 * 1024
     api_tokens: tuple[str, ...] = ()  # bearer tokens accepted on /v1 and /whip; empty = open
     call_rate_per_minute: float = 60.0  # calls (and resumes) one client may place a minute; 0 = no limit
     call_burst: int = 20  # ... and at once
     client_ip_header: str | None = None  # e.g. X-Forwarded-For, set by a proxy you run; else the peer address
+
+    # The server-side events stream, and calls remembered after they end.
+    events_backlog: int = 500  # events a call keeps for GET /v1/calls/<id>/events (the newest)
+    ended_call_s: float = 600.0  # an ended call's snapshot and events stay readable for this long
+    ended_calls: int = 1000  # ... for at most this many calls, the oldest forgotten first
 
     # Access (README "Access"): client tokens, per-call TURN credentials, browser origins. Checked below.
     token_keys: tuple[str, ...] = ()  # "KID:SECRET" keys for client tokens; the first signs, all verify
@@ -235,6 +242,10 @@ _ENV_FIELDS = (
     _EnvField("call_rate_per_minute", "GATEWAY_CALL_RATE_PER_MINUTE", "float"),
     _EnvField("call_burst", "GATEWAY_CALL_BURST", "int"),
     _EnvField("client_ip_header", "GATEWAY_CLIENT_IP_HEADER", "str"),
+    # The server-side events stream, and calls remembered after they end.
+    _EnvField("events_backlog", "GATEWAY_EVENTS_BACKLOG", "int"),
+    _EnvField("ended_call_s", "GATEWAY_ENDED_CALL_SECONDS", "float"),
+    _EnvField("ended_calls", "GATEWAY_ENDED_CALLS", "int"),
     _EnvField("token_keys", "GATEWAY_TOKEN_KEYS", "csv"),
     _EnvField("token_ttl_s", "GATEWAY_TOKEN_TTL_SECONDS", "float"),
     _EnvField("token_max_ttl_s", "GATEWAY_TOKEN_MAX_TTL_SECONDS", "float"),

@@ -1,4 +1,5 @@
-"""The session manager: every call of this process, from offer to hang-up, and the limits around them."""
+"""The session manager: every call of this process, from offer to hang-up, the limits around them, and the
+calls remembered for a while after they end."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from collections import Counter
 from google import genai
 
 from gateway.calls.call import Call, CallState
-from gateway.calls.peer import check_offer
+from gateway.calls.ended import EndedCall, EndedCalls
+from gateway.calls.rtp import register_telephone_event
+from gateway.calls.sdp import check_offer
 from gateway.config import Settings
 from gateway.errors import GatewayError
 
@@ -31,6 +34,8 @@ class CallManager:
         self.ended_by_reason: Counter[str] = Counter()
         self.created_total = 0
         self._ended_counters: Counter[str] = Counter()
+        self.ended = EndedCalls(settings.ended_calls, settings.ended_call_s)
+        register_telephone_event()  # process-wide: aiortc learns telephone-event (see calls/rtp.py)
 
     def __len__(self) -> int:
         return len(self._calls)
@@ -43,9 +48,17 @@ class CallManager:
         return not self.draining and len(self._calls) < self.settings.max_calls
 
     def get(self, call_id: str) -> Call:
+        """A call in progress; 404 for one that ended (even if remembered) or never existed."""
         call = self._calls.get(call_id)
         if call is None or call.ended:
             raise GatewayError(404, "call_not_found", f"no call {call_id!r} (it ended or never existed)")
+        return call
+
+    def lookup(self, call_id: str) -> Call | EndedCall:
+        """A call in progress (or ending), or one remembered after its end; 404 for any other."""
+        call = self._calls.get(call_id) or self.ended.get(call_id)
+        if call is None:
+            raise GatewayError(404, "call_not_found", f"no call {call_id!r} (it never existed, or ended long ago)")
         return call
 
     async def create(self, offer_sdp: str, profile_name: str | None) -> tuple[Call, str]:
@@ -84,10 +97,18 @@ class CallManager:
             call.rotate_resume_token()
         return call, answer
 
+    async def renegotiate(self, call_id: str, offer_sdp: str) -> tuple[Call, str]:
+        """A new offer on a call's current peer connection (hold and its end); returns the answer SDP."""
+        check_offer(offer_sdp)
+        call = self.get(call_id)
+        return call, await call.renegotiate(offer_sdp)
+
     async def hang_up(self, call_id: str, reason: str = "hangup") -> None:
-        """End a call and wait until everything it held is released."""
-        self.get(call_id).end(reason)
-        await self._finish(call_id)
+        """End a call and wait until everything it held is released; a call that already ended stays so."""
+        call = self.lookup(call_id)
+        if isinstance(call, Call):
+            call.end(reason)
+            await self._finish(call_id)
 
     async def drain(self, timeout_s: float) -> None:
         """Stop taking calls; give those in progress `timeout_s` to finish, then end them."""
@@ -128,3 +149,5 @@ class CallManager:
         self._tasks.pop(call.id, None)
         self.ended_by_reason[call.end_reason or "unknown"] += 1
         self._ended_counters.update(call.counters())
+        snapshot = {**call.snapshot(), "metadata": call.metadata}
+        self.ended.remember(call.id, snapshot, tuple(call.events.history.messages))
