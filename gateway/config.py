@@ -136,6 +136,7 @@ class Settings:
     max_call_s: float = 4 * 3600.0
     idle_timeout_s: float = 600.0  # no caller speech and no model audio for this long ends the call
     connect_timeout_s: float = 30.0  # offer answered -> media flowing, else the call ends
+    answer_timeout_s: float = 120.0  # the gateway's own offer (a dialled phone) unanswered this long: the call ends
     caller_grace_s: float = 30.0  # a vanished caller may resume within this window
     caller_silence_s: float = 10.0  # nothing at all from the caller's peer for this long = vanished (RTP alone: never)
     drain_s: float = 30.0  # on shutdown, calls get this long to finish
@@ -234,6 +235,7 @@ _ENV_FIELDS = (
     _EnvField("max_call_s", "GATEWAY_MAX_CALL_SECONDS", "float"),
     _EnvField("idle_timeout_s", "GATEWAY_IDLE_TIMEOUT_SECONDS", "float"),
     _EnvField("connect_timeout_s", "GATEWAY_CONNECT_TIMEOUT_SECONDS", "float"),
+    _EnvField("answer_timeout_s", "GATEWAY_ANSWER_TIMEOUT_SECONDS", "float"),
     _EnvField("caller_grace_s", "GATEWAY_CALLER_GRACE_SECONDS", "float"),
     _EnvField("caller_silence_s", "GATEWAY_CALLER_SILENCE_SECONDS", "float"),
     _EnvField("drain_s", "GATEWAY_DRAIN_SECONDS", "float"),

@@ -44,6 +44,7 @@ LAST_EVENTS_S = 3.0
 
 
 class CallState(StrEnum):
+    OFFERED = "offered"  # the gateway made the offer (a bridge dials a phone); waiting for the answer
     CONNECTING = "connecting"  # answered; waiting for ICE/DTLS
     ACTIVE = "active"
     DETACHED = "detached"  # the caller is gone; a resume may attach a new peer connection
@@ -77,8 +78,8 @@ class Call:
         self._clock = clock
         self._started_at = clock()
         self._on_ended = on_ended
-        handlers = {"text": self._on_text, "ping": self._on_ping, "tool_result": self._on_tool_result,
-                    "dtmf": self._on_dtmf, "hangup": self._on_hangup}
+        handlers = {"text": self._on_text, "ping": self._on_ping, "tool_result": lambda e: self.tools.on_result(e),
+                    "dtmf": self._on_dtmf, "hangup": lambda e: self.end("caller_hangup")}
         self.events = EventChannel(self.id, handlers, clock, settings.events_backlog)
         self.tools = ToolRelay(self.events, lambda responses: self.live.send_tool_responses(responses), clock)
         self.conversation = Conversation(
@@ -148,12 +149,7 @@ class Call:
         Used for the first offer and for a resume. Raises OfferError (and leaves the call as it was) if the
         offer cannot be answered.
         """
-        await self._running.wait()
-        ice_servers = gateway_ice_servers(self.settings, self.id)  # with this call's own TURN credentials
-        leg = Leg.open(self.settings, ice_servers, offer_sdp, self._clock())
-        leg.pc.on("track", lambda track: self._on_track(leg, track))
-        leg.pc.on("datachannel", lambda channel: self.leg is leg and self.events.attach(channel))
-        leg.pc.on("connectionstatechange", lambda: self._on_connection_state(leg))
+        leg = await self._new_leg(offer_sdp)
         sender, answer = await leg.answer(offer_sdp, lambda key: self._on_key(key, "rfc4733"), self._talking,
                                           clock=self._clock, call_id=self.id)
         # Only now, with an answer to give, touch the outbound audio: a failed offer leaves the call as it was.
@@ -168,6 +164,34 @@ class Call:
         self.attachments += 1
         log.info("call %s: peer connection %d answered (%s)", self.id, self.attachments, leg.codec)
         return answer
+
+    async def offer(self) -> str:
+        """The gateway's own offer, for a phone a bridge dials: the profile's codecs, in its order. The far
+        end's answer goes to `take_answer`; until then the call waits (`answer_timeout_s`), silent."""
+        leg = await self._new_leg(None)
+        offer = await leg.offer(self.profile.codecs)
+        self.leg, self.state = leg, CallState.OFFERED
+        return offer
+
+    async def take_answer(self, answer_sdp: str) -> None:
+        """The answer to `offer`: media starts (the connect timeout runs from now)."""
+        leg = self.leg
+        if self.state is not CallState.OFFERED or leg is None:
+            raise GatewayError(409, "not_offered", "this call is not waiting for an answer")
+        sender = await leg.take_answer(answer_sdp, lambda key: self._on_key(key, "rfc4733"), self._talking,
+                                       clock=self._clock, call_id=self.id)
+        sender.replaceTrack(EncodingTrack(self._outbound_track(CODEC_RATES[leg.codec]), leg.codec))
+        leg.created_at, self.state = self._clock(), CallState.CONNECTING
+        self.attachments += 1
+        log.info("call %s: the gateway's offer was answered (%s)", self.id, leg.codec)
+
+    async def _new_leg(self, offer_sdp: str | None) -> Leg:
+        await self._running.wait()
+        leg = Leg.open(self.settings, gateway_ice_servers(self.settings, self.id), offer_sdp, self._clock())
+        leg.pc.on("track", lambda track: self._on_track(leg, track))
+        leg.pc.on("datachannel", lambda channel: self.leg is leg and self.events.attach(channel))
+        leg.pc.on("connectionstatechange", lambda: self._on_connection_state(leg))
+        return leg
 
     async def renegotiate(self, offer_sdp: str) -> str:
         """A new offer on the caller's current peer connection; returns the answer. A bridge sends one to put
@@ -265,6 +289,8 @@ class Call:
                 self.end("idle_timeout")
             elif self.state is CallState.DETACHED and self._grace_until is not None and now > self._grace_until:
                 self.end("caller_gone")
+            elif self.state is CallState.OFFERED and self.leg and now - self.leg.created_at > settings.answer_timeout_s:
+                self.end("no_answer")
             elif self.state is CallState.CONNECTING and self.leg and now - self.leg.created_at > settings.connect_timeout_s:
                 if self.attachments == 1:
                     self.end("connect_timeout")
@@ -338,12 +364,6 @@ class Call:
 
     def _on_ping(self, event: dict[str, Any]) -> None:
         self.events.send({"type": "pong", "id": event.get("id"), "time": time.time()})
-
-    def _on_hangup(self, event: dict[str, Any]) -> None:
-        self.end("caller_hangup")
-
-    def _on_tool_result(self, event: dict[str, Any]) -> None:
-        self.tools.on_result(event)
 
     def _ready_event(self) -> dict[str, Any]:
         return {"type": "ready", "call_id": self.id, "profile": self.profile.name, "model": self.profile.model,

@@ -61,9 +61,11 @@ class CallManager:
             raise GatewayError(404, "call_not_found", f"no call {call_id!r} (it never existed, or ended long ago)")
         return call
 
-    async def create(self, offer_sdp: str, profile_name: str | None) -> tuple[Call, str]:
-        """A new call answering `offer_sdp`; returns it and the answer SDP."""
-        check_offer(offer_sdp)
+    async def create(self, offer_sdp: str | None, profile_name: str | None) -> tuple[Call, str]:
+        """A new call answering `offer_sdp`, returned with the answer SDP; or, with no offer, one whose peer
+        connection the gateway offers (a phone a bridge dials), returned with the offer (see `take_answer`)."""
+        if offer_sdp is not None:
+            check_offer(offer_sdp)
         self._check_capacity()
         name = profile_name or "default"
         profile = self.settings.profiles.get(name)
@@ -74,13 +76,20 @@ class CallManager:
         self._tasks[call.id] = asyncio.create_task(call.run(), name=f"call-{call.id}")
         try:
             async with call.attach_lock:
-                answer = await call.attach(offer_sdp)
+                sdp = await call.attach(offer_sdp) if offer_sdp is not None else await call.offer()
         except BaseException:
             call.end("bad_offer")
             await self._finish(call.id)
             raise
         self.created_total += 1
-        return call, answer
+        return call, sdp
+
+    async def take_answer(self, call_id: str, answer_sdp: str) -> Call:
+        """The far end's answer to a call the gateway offered."""
+        call = self.get(call_id)
+        async with call.attach_lock:
+            await call.take_answer(answer_sdp)
+        return call
 
     async def resume(self, call_id: str, token: str, offer_sdp: str) -> tuple[Call, str]:
         """Attach a new peer connection to a call in its grace window; spends the token, returns a new one."""
