@@ -166,8 +166,7 @@ class Call:
         return answer
 
     async def offer(self) -> str:
-        """The gateway's own offer, for a phone a bridge dials: the profile's codecs, in its order. The far
-        end's answer goes to `take_answer`; until then the call waits (`answer_timeout_s`), silent."""
+        """The gateway's own offer (a bridge dials a phone), the profile's codecs in order; see `take_answer`."""
         leg = await self._new_leg(None)
         offer = await leg.offer(self.profile.codecs)
         self.leg, self.state = leg, CallState.OFFERED
@@ -242,7 +241,8 @@ class Call:
         self.events.send({"type": "ended", "reason": self.end_reason})
         try:
             if self.leg is not None:
-                if self.leg.has_events and not detached:
+                # A bridge following the events stream gets the moment to end its leg itself, with the reason.
+                if (self.leg.has_events or self.events.history.readers) and not detached:
                     await self._deliver_last_events()
                 await close_peer(self.leg.pc)
         finally:

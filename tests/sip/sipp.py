@@ -100,6 +100,26 @@ Content-Length: 0
 </scenario>
 """
 
+HUNG_UP = """
+  <recv request="BYE" timeout="30000">
+    <action>
+      <ereg regexp="{reason}" search_in="hdr" header="Reason:" check_it="true" assign_to="reason"/>
+    </action>
+  </recv>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <Reference variables="reason"/>
+</scenario>
+"""
+
 MESSAGE = """
   <send retrans="500"><![CDATA[
 MESSAGE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
@@ -123,6 +143,11 @@ def keypad_scenario(audio: Path, keys: list[tuple[str, int]]) -> str:
     """INVITE, then one SIP INFO per (key, duration_ms), then BYE."""
     infos = "".join(INFO.format(cseq=2 + i, digit=digit, duration_ms=ms) for i, (digit, ms) in enumerate(keys))
     return HEAD.format(name="keypad") + INVITE.format(audio=audio) + infos + BYE.format(cseq=2 + len(keys))
+
+
+def hung_up_scenario(audio: Path, reason: str) -> str:
+    """INVITE, then wait for the far end's BYE, whose Reason header must match the regular expression `reason`."""
+    return HEAD.format(name="hung-up") + INVITE.format(audio=audio) + HUNG_UP.format(reason=reason)
 
 
 def message_scenario() -> str:

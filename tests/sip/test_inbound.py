@@ -7,7 +7,8 @@ import pytest
 from gateway.bridges.bridge import SipBridge
 from gateway.bridges.settings import BridgeSettings
 from tests.fixtures import Gateway, until
-from tests.sip.conftest import call_through, direct_uri, parrot_similarity, running_bridge
+from tests.sip.conftest import call_through, direct_uri, microphone, parrot_similarity, running_bridge
+from tests.sip.sipp import hung_up_scenario, run_scenario, ulaw
 
 
 async def test_the_bridge_announces_where_phones_can_call(bridge: SipBridge) -> None:
@@ -43,6 +44,16 @@ async def test_the_gateway_ending_a_call_hangs_the_phone_up(bridge: SipBridge, g
     await gateway.calls.hang_up(call.id)
     await phone.wait_for("CALL_CLOSED", timeout=10)
     await until(lambda: not bridge.calls)
+
+
+@pytest.mark.parametrize("settings", [{"max_call_s": 3.0}], indirect=True)
+async def test_a_call_the_gateway_ends_is_hung_up_with_its_reason(bridge: SipBridge, gateway: Gateway,
+                                                                  tmp_path) -> None:
+    audio = tmp_path / "phone.ulaw"
+    audio.write_bytes(ulaw(microphone(20.0, seed=2)[::2]))
+    scenario = hung_up_scenario(audio, r'SIP;cause=200;text="gateway max_duration"')
+    await run_scenario(tmp_path / "sipp", scenario, direct_uri(bridge).rsplit("@", 1)[1], "gemini")
+    await until(lambda: len(gateway.calls) == 0)
 
 
 @pytest.mark.parametrize("settings", [{"max_calls": 0}], indirect=True)
