@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -59,12 +60,10 @@ def serve_main(args: argparse.Namespace) -> int:
                     "Live API emulator. Replies are your own voice, played back.")
     log.info("settings: %s", settings.describe())
 
-    from aiohttp import web
-
     from gateway.app import create_app
+    from gateway.lifecycle import serve
 
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=settings.drain_s + 5,
-                print=lambda line: log.info(line.strip("= \n")))
+    asyncio.run(serve(create_app(settings), settings.host, settings.port, settings.drain_s))
     return 0
 
 
