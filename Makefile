@@ -5,15 +5,15 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench soak chromium coturn fleet-tools container-tools clean
+.PHONY: run test bench soak chromium coturn fleet-tools container-tools sip-tools clean
 
 run: $(STAMP)
 	$(BIN)/gateway serve
 
-test: $(STAMP) chromium coturn fleet-tools container-tools
+test: $(STAMP) chromium coturn fleet-tools container-tools sip-tools
 	$(BIN)/pytest
 
-bench: $(STAMP) fleet-tools
+bench: $(STAMP) fleet-tools sip-tools
 	$(BIN)/python tests/bench/run.py
 	$(BIN)/python tests/bench/fleet_cost.py
 
@@ -62,6 +62,14 @@ container-tools:
 fleet-tools:
 	$(call debian_package,redis-server,redis-server,fleet)
 	$(call debian_package,/usr/sbin/haproxy,haproxy,fleet)
+
+# The SIP tests drive Janus (SIP plugin, WebSocket transport), a baresip phone and SIPp, and build two small
+# LD_PRELOAD shims with gcc.
+sip-tools:
+	$(call debian_package,janus,janus,SIP)
+	$(call debian_package,baresip,baresip-core,SIP)
+	$(call debian_package,sipp,sip-tester,SIP)
+	$(call debian_package,gcc,gcc libc6-dev,SIP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -24,6 +24,10 @@ DEFAULT_INSTRUCTION = (
 )
 
 
+# Codecs the gateway speaks; a profile's `codecs` orders them for the offers the gateway makes itself.
+CODECS = ("opus", "g722", "pcmu", "pcma")
+
+
 class ConfigError(ValueError):
     """A setting or profile that cannot be used; the message names it."""
 
@@ -72,6 +76,7 @@ class Profile:
     local_barge_in: bool = False
     local_barge_in_threshold_dbfs: float = -35.0
     tools: tuple[dict[str, Any], ...] = ()
+    codecs: tuple[str, ...] = CODECS  # offered in this order when the gateway makes the offer (a dialled phone)
     dtmf_to_model: bool = False  # each key the caller presses is also told to the model, as text
 
     def public(self) -> dict[str, Any]:
@@ -81,11 +86,19 @@ class Profile:
 
 BUILTIN_PROFILES: dict[str, Profile] = {
     "default": Profile(name="default", description="General voice assistant"),
+    # Tuned for 8 kHz G.711 callers behind a SIP bridge: phone lines carry noise and the handset's echo of
+    # the model's own voice, which must neither start a turn nor cut a reply; first syllables arrive softened
+    # by narrowband codecs; G.711 first, which no trunk has to transcode.
     "phone": Profile(
         name="phone",
         description="Phone agent: short answers, cuts itself off as soon as the caller talks",
-        system_instruction=DEFAULT_INSTRUCTION + " You are on a phone line: keep every answer to one or two sentences.",
+        system_instruction=DEFAULT_INSTRUCTION + (
+            " You are on a phone line: keep every answer to one or two sentences, say numbers digit by digit,"
+            " and never use lists or formatting."),
+        vad=VadProfile(start_sensitivity="low", prefix_padding_ms=100),
         local_barge_in=True,
+        local_barge_in_threshold_dbfs=-30.0,
+        codecs=("pcmu", "pcma", "g722"),
         dtmf_to_model=True,
     ),
 }
@@ -126,6 +139,7 @@ class Settings:
     max_call_s: float = 4 * 3600.0
     idle_timeout_s: float = 600.0  # no caller speech and no model audio for this long ends the call
     connect_timeout_s: float = 30.0  # offer answered -> media flowing, else the call ends
+    answer_timeout_s: float = 120.0  # the gateway's own offer (a dialled phone) unanswered this long: the call ends
     caller_grace_s: float = 30.0  # a vanished caller may resume within this window
     caller_silence_s: float = 10.0  # nothing at all from the caller's peer for this long = vanished (RTP alone: never)
     drain_s: float = 30.0  # on shutdown, calls get this long to finish
@@ -246,6 +260,7 @@ _ENV_FIELDS = (
     _EnvField("max_call_s", "GATEWAY_MAX_CALL_SECONDS", "float"),
     _EnvField("idle_timeout_s", "GATEWAY_IDLE_TIMEOUT_SECONDS", "float"),
     _EnvField("connect_timeout_s", "GATEWAY_CONNECT_TIMEOUT_SECONDS", "float"),
+    _EnvField("answer_timeout_s", "GATEWAY_ANSWER_TIMEOUT_SECONDS", "float"),
     _EnvField("caller_grace_s", "GATEWAY_CALLER_GRACE_SECONDS", "float"),
     _EnvField("caller_silence_s", "GATEWAY_CALLER_SILENCE_SECONDS", "float"),
     _EnvField("drain_s", "GATEWAY_DRAIN_SECONDS", "float"),
@@ -256,6 +271,10 @@ _ENV_FIELDS = (
     _EnvField("client_ip_header", "GATEWAY_CLIENT_IP_HEADER", "str"),
     _EnvField("redis_url", "GATEWAY_REDIS_URL", "str"),
     _EnvField("advertise_url", "GATEWAY_ADVERTISE_URL", "str"),
+    # The server-side events stream, and calls remembered after they end.
+    _EnvField("events_backlog", "GATEWAY_EVENTS_BACKLOG", "int"),
+    _EnvField("ended_call_s", "GATEWAY_ENDED_CALL_SECONDS", "float"),
+    _EnvField("ended_calls", "GATEWAY_ENDED_CALLS", "int"),
     _EnvField("token_keys", "GATEWAY_TOKEN_KEYS", "csv"),
     _EnvField("token_ttl_s", "GATEWAY_TOKEN_TTL_SECONDS", "float"),
     _EnvField("token_max_ttl_s", "GATEWAY_TOKEN_MAX_TTL_SECONDS", "float"),
@@ -263,10 +282,6 @@ _ENV_FIELDS = (
     _EnvField("turn_urls", "GATEWAY_TURN_URLS", "csv"),
     _EnvField("turn_ttl_s", "GATEWAY_TURN_TTL_SECONDS", "float"),
     _EnvField("allowed_origins", "GATEWAY_ALLOWED_ORIGINS", "csv"),
-    # The server-side events stream, and calls remembered after they end.
-    _EnvField("events_backlog", "GATEWAY_EVENTS_BACKLOG", "int"),
-    _EnvField("ended_call_s", "GATEWAY_ENDED_CALL_SECONDS", "float"),
-    _EnvField("ended_calls", "GATEWAY_ENDED_CALLS", "int"),
 )
 
 
@@ -327,12 +342,15 @@ def profile_from_table(name: str, table: Mapping[str, Any]) -> Profile:
         vad = VadProfile(**table.pop("vad", {}))
         compression = CompressionProfile(**table.pop("context_compression", {}))
         tools = tuple(table.pop("tools", ()))
-        profile = Profile(name=name, vad=vad, compression=compression, tools=tools, **table)
+        codecs = tuple(table.pop("codecs", CODECS))
+        profile = Profile(name=name, vad=vad, compression=compression, tools=tools, codecs=codecs, **table)
     except TypeError as exc:
         raise ConfigError(f"profile {name!r}: {exc}") from None
     for tool in profile.tools:
         if not isinstance(tool, dict) or "name" not in tool:
             raise ConfigError(f"profile {name!r}: every tool needs a name")
+    if not profile.codecs or not set(profile.codecs) <= set(CODECS):
+        raise ConfigError(f"profile {name!r}: codecs must be some of {', '.join(CODECS)}")
     for label, value in (("start", profile.vad.start_sensitivity), ("end", profile.vad.end_sensitivity)):
         if value not in ("high", "low"):
             raise ConfigError(f"profile {name!r}: vad.{label}_sensitivity must be 'high' or 'low'")

@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 
 from google import genai
 
+from gateway.calls import report
 from gateway.calls.call import Call, CallState
 from gateway.calls.ended import EndedCall, EndedCalls
 from gateway.calls.handoff import MIGRATED, Handoff, handoff_of
@@ -68,9 +69,11 @@ class CallManager:
             raise GatewayError(404, "call_not_found", f"no call {call_id!r} (it never existed, or ended long ago)")
         return call
 
-    async def create(self, offer_sdp: str, profile_name: str | None) -> tuple[Call, str]:
-        """A new call answering `offer_sdp`; returns it and the answer SDP."""
-        check_offer(offer_sdp)
+    async def create(self, offer_sdp: str | None, profile_name: str | None) -> tuple[Call, str]:
+        """A new call answering `offer_sdp`, returned with the answer SDP; or, with no offer, one whose peer
+        connection the gateway offers (a phone a bridge dials), returned with the offer (see `take_answer`)."""
+        if offer_sdp is not None:
+            check_offer(offer_sdp)
         self._check_capacity()
         name = profile_name or "default"
         profile = self.settings.profiles.get(name)
@@ -81,13 +84,20 @@ class CallManager:
         self._tasks[call.id] = asyncio.create_task(call.run(), name=f"call-{call.id}")
         try:
             async with call.attach_lock:
-                answer = await call.attach(offer_sdp)
+                sdp = await call.attach(offer_sdp) if offer_sdp is not None else await call.offer()
         except BaseException:
             call.end("bad_offer")
             await self._finish(call.id)
             raise
         self.created_total += 1
-        return call, answer
+        return call, sdp
+
+    async def take_answer(self, call_id: str, answer_sdp: str) -> Call:
+        """The far end's answer to a call the gateway offered."""
+        call = self.get(call_id)
+        async with call.attach_lock:
+            await call.take_answer(answer_sdp)
+        return call
 
     async def resume(self, call_id: str, token: str, offer_sdp: str) -> tuple[Call, str]:
         """Attach a new peer connection to a call in its grace window; spends the token, returns a new one."""
@@ -190,7 +200,7 @@ class CallManager:
         """Counters summed over every call this process has had (for /metrics)."""
         totals = Counter(self._ended_counters)
         for call in self._calls.values():
-            totals.update(call.counters())
+            totals.update(report.counters(call))
         return totals
 
     def _check_capacity(self) -> None:
@@ -210,7 +220,7 @@ class CallManager:
         self._calls.pop(call.id, None)
         self._tasks.pop(call.id, None)
         self.ended_by_reason[call.end_reason or "unknown"] += 1
-        self._ended_counters.update(call.counters())
+        self._ended_counters.update(report.counters(call))
         if call.end_reason != MIGRATED:  # a call another replica took over has not ended
-            snapshot = {**call.snapshot(), "metadata": call.metadata}
+            snapshot = report.snapshot(call)
             self.ended.remember(call.id, snapshot, tuple(call.events.history.messages))

@@ -46,6 +46,18 @@ def test_fleet_mode_needs_an_advertised_url_when_listening_on_every_address() ->
     assert Settings.load({}, env | {"GATEWAY_ADVERTISE_URL": "http://x"}).describe()["redis_url"] == "***"
 
 
+def test_a_profiles_codecs_are_read_and_checked(tmp_path) -> None:
+    from gateway.config import BUILTIN_PROFILES, load_profiles
+
+    path = tmp_path / "profiles.toml"
+    path.write_text('[profiles.trunk]\ncodecs = ["pcma", "pcmu"]\n')
+    assert load_profiles(path)["trunk"].codecs == ("pcma", "pcmu")
+    assert BUILTIN_PROFILES["phone"].codecs[0] == "pcmu"
+    path.write_text('[profiles.trunk]\ncodecs = ["g729"]\n')
+    with pytest.raises(ConfigError, match="codecs must be some of"):
+        load_profiles(path)
+
+
 def test_the_media_port_range_and_public_address_are_parsed_and_checked() -> None:
     settings = Settings.load({}, {"GATEWAY_ICE_PORT_RANGE": "40000-40099", "GATEWAY_ICE_PUBLIC_ADDRESS": " 203.0.113.7"})
     assert settings.ice_port_range == range(40000, 40100) and settings.ice_public_address == "203.0.113.7"
