@@ -104,14 +104,22 @@ async def _round(servers: dict[str, Server], count: int, seed: int, tallies: dic
 
 async def _conversation(caller: Caller, seed: int, barge_ins: int) -> tuple[list[tuple[int, replies.Reply]],
                                                                            list[float | None]]:
+    """FLOOR_TURNS whole replies, then `barge_ins`; a reply that never ends (an overloaded machine) is judged
+    on what arrived, and a barge-in that is never answered counts as not found."""
     said = [scenarios.utterance(UTTERANCE_S, seed + turn) for turn in range(FLOOR_TURNS)]
     first_clip = len(caller.mic.clip_starts)
-    await scenarios.whole_replies(caller, FLOOR_TURNS, UTTERANCE_S, seed)
+    for turn in range(FLOOR_TURNS):
+        with contextlib.suppress(TimeoutError):
+            await scenarios.whole_replies(caller, 1, UTTERANCE_S, seed + turn)
     heard = [((seed + turn) % scenarios.UTTERANCES, reply)
              for turn, reply in enumerate(replies.judge(caller, said, first_clip))]
-    cuts = []
+    cuts: list[float | None] = []
     if barge_ins:
-        for barge_in in await scenarios.barge_ins(caller, barge_ins, UTTERANCE_S, seed + 50):
+        try:
+            found = await scenarios.barge_ins(caller, barge_ins, UTTERANCE_S, seed + 50)
+        except TimeoutError:
+            return heard, [None] * barge_ins
+        for barge_in in found:
             silent_after = scenarios.silence_after(caller, barge_in.speech_at)
             cuts.append(None if silent_after is None else 1000 * silent_after)
     return heard, cuts

@@ -15,6 +15,7 @@ Signalling: bare_server.py.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
 import json
 import sys
@@ -29,6 +30,7 @@ from aiortc.mediastreams import MediaStreamError
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script: make `tests.bench` importable
 
+from gateway.client.caller import Microphone  # noqa: E402
 from gateway.media.vad import EnergyVad, VadConfig, VadEventKind  # noqa: E402
 from tests.bench.bare_server import serve  # noqa: E402
 
@@ -74,7 +76,7 @@ class Parrot:
         self._heard_from = 0  # absolute sample index of the first sample in `_heard`
         self._heard_until = 0
         self._speech_from: int | None = None
-        self._reply: deque[np.ndarray] = deque()
+        self._reply = Microphone(RATE)  # the queue of replies, played out frame by frame like a microphone
         self._playing = False
         self._channel: RTCDataChannel | None = None
         self._task: asyncio.Task[None] | None = None
@@ -83,23 +85,13 @@ class Parrot:
 
     def next_frame(self) -> np.ndarray:
         """The next 20 ms of the reply, or silence; tells the caller when a reply starts and ends."""
-        out = np.zeros(FRAME, dtype=np.int16)
-        filled = 0
-        while self._reply and filled < FRAME:
-            head = self._reply[0]
-            take = min(head.size, FRAME - filled)
-            out[filled : filled + take] = head[:take]
-            filled += take
-            if take == head.size:
-                self._reply.popleft()
-            else:
-                self._reply[0] = head[take:]
-        if filled and not self._playing:
+        replying = not self._reply.idle
+        if replying and not self._playing:
             self._playing = True
             self._send({"type": "state", "state": "speaking"})
-        elif not filled and self._playing:
+        elif not replying and self._playing:
             self._end_turn()
-        return out
+        return self._reply.pull(0.0)
 
     def _on_track(self, pc: RTCPeerConnection, track: MediaStreamTrack) -> None:
         if track.kind == "audio" and self._task is None:
@@ -111,13 +103,12 @@ class Parrot:
         self._send({"type": "ready"})
 
     async def _listen(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
+        """Drain the caller's track until it ends (aiortc queues frames without bound)."""
+        with contextlib.suppress(MediaStreamError):
+            while True:
                 frame = await track.recv()
-            except MediaStreamError:
-                return
-            samples = frame.to_ndarray().reshape(-1)[:: len(frame.layout.channels)]  # aiortc decodes to stereo
-            self._hear(np.ascontiguousarray(samples))
+                samples = frame.to_ndarray().reshape(-1)[:: len(frame.layout.channels)]  # aiortc decodes to stereo
+                self._hear(np.ascontiguousarray(samples))
 
     def _hear(self, samples: np.ndarray) -> None:
         self._heard.append(samples)
@@ -128,7 +119,7 @@ class Parrot:
                 if self._playing:
                     self._barge_in()
             elif self._speech_from is not None:
-                self._reply.append(self._utterance(self._speech_from, event.sample))
+                self._reply.say(self._utterance(self._speech_from, event.sample), RATE)
                 self._speech_from = None
         keep_from = self._heard_until - LOOKBACK if self._speech_from is None else self._speech_from
         while self._heard and self._heard_from + self._heard[0].size <= keep_from:
@@ -139,7 +130,7 @@ class Parrot:
         return audio[max(0, start - self._heard_from) : max(0, end - self._heard_from)]
 
     def _barge_in(self) -> None:
-        self._reply.clear()
+        self._reply = Microphone(RATE)
         self._send({"type": "interrupted", "source": "local"})
         self._end_turn()
 

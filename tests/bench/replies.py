@@ -42,6 +42,9 @@ def judge(caller: Caller, said: list[np.ndarray], first_clip: int = 0) -> list[R
     found = []
     for k, utterance in enumerate(said):
         clip = first_clip + k
+        if clip >= len(starts):  # never played: the call broke down before
+            found.append(Reply(0.0, None))
+            continue
         said_until = starts[clip] + utterance.size / RATE
         heard_until = starts[clip + 1] + NEXT_CLIP_QUIET_S if clip + 1 < len(starts) else np.inf
         frames = np.flatnonzero((arrivals >= said_until) & (arrivals < heard_until))

@@ -67,7 +67,9 @@ def rows_for(results: dict[str, Any], phase_rows: dict[str, Callable[[Any], list
     """Every figure next to its target, phase by phase; those without a target are printed for information."""
     rows = [_machine_row(results), _speed_row(results)]
     for name, rows_of in phase_rows.items():
-        if name in results:
+        if name in results and "error" in results[name]:
+            rows.append(Row(f"{name}: no figures", results[name]["error"]))
+        elif name in results:
             rows += rows_of(results[name])
     return rows
 
