@@ -21,13 +21,13 @@ from google import genai
 
 from gateway.calls.conversation import Conversation
 from gateway.calls.events import EventChannel, text_of
-from gateway.calls.peer import CODEC_RATES, apply_offer, create_answer, rtc_configuration
+from gateway.calls.peer import apply_offer, create_answer, rtc_configuration
 from gateway.calls.tools import ToolRelay
 from gateway.config import Profile, Settings
 from gateway.live.errors import LiveFatalError
 from gateway.live.session import LiveSession
 from gateway.media.downlink import Downlink
-from gateway.media.encoding import EncodingTrack
+from gateway.media.encoding import ENCODER_RATES, EncodingTrack
 from gateway.media.uplink import Uplink
 from gateway.media.vad import EnergyVad, VadConfig, VadEventKind
 from gateway.rtc import close_peer
@@ -171,7 +171,7 @@ class Call:
             await close_peer(pc)
             raise
         # Only now, with an answer to give, touch the outbound audio: a failed offer leaves the call as it was.
-        sender.replaceTrack(EncodingTrack(self._outbound_track(CODEC_RATES[leg.codec]), leg.codec))
+        sender.replaceTrack(EncodingTrack(self._outbound_track(ENCODER_RATES[leg.codec]), leg.codec))
         previous, self.leg = self.leg, leg
         if previous is not None:
             self._spawn(close_peer(previous.pc), "close-previous-peer")
