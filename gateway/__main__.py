@@ -58,8 +58,11 @@ def serve_main(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from gateway.app import create_app
+    from gateway.memory import collected_garbage
 
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=settings.drain_s + 5,
+    app = create_app(settings)
+    app.cleanup_ctx.append(collected_garbage)  # a long-running process: see memory.py
+    web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=settings.drain_s + 5,
                 print=lambda line: log.info(line.strip("= \n")))
     return 0
 
