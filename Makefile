@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench soak chromium clean
+.PHONY: run test bench soak chromium coturn clean
 
 run: $(STAMP)
 	$(BIN)/gateway serve
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium coturn
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -27,16 +27,26 @@ $(STAMP):
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
-# The browser tests drive Debian's Chromium (never a downloaded one). As root, install it when missing.
-chromium:
-	@if ! command -v chromium >/dev/null 2>&1; then \
+# Debian packages the tests drive, never downloaded builds: as root, each is installed when missing.
+# $(call debian_package,COMMAND,PACKAGE,TESTS)
+define debian_package
+	@if ! command -v $(1) >/dev/null 2>&1; then \
 		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-			echo "installing Debian's chromium for the browser tests"; \
-			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+			echo "installing Debian's $(2) for the $(3) tests"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(2) >/dev/null; \
 		else \
-			echo "chromium is not installed: browser tests will be skipped (CI=true makes that a failure)"; \
+			echo "$(2) is not installed: $(3) tests will be skipped (CI=true makes that a failure)"; \
 		fi; \
 	fi
+endef
+
+# The browser tests drive /usr/bin/chromium.
+chromium:
+	$(call debian_package,chromium,chromium,browser)
+
+# The TURN tests start /usr/bin/turnserver themselves.
+coturn:
+	$(call debian_package,turnserver,coturn,TURN)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

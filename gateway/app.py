@@ -15,9 +15,14 @@ from aiohttp import web
 
 from gateway.api import calls as calls_api
 from gateway.api import health as health_api
-from gateway.api.errors import bearer_auth, json_errors
+from gateway.api import tokens as tokens_api
+from gateway.api.access import ACCESS, Access, access_control
+from gateway.api.client_tokens import TokenSigner
+from gateway.api.cors import Origins, cors_headers, origin_check
+from gateway.api.errors import json_errors
 from gateway.api.keys import CALLS, EMULATED, METRICS, SETTINGS
 from gateway.api.ratelimit import CallRateLimiter, limit_call_creation
+from gateway.api.token_uses import LocalTokenUses
 from gateway.calls.manager import CallManager
 from gateway.config import LiveBackend, Settings
 from gateway.emulator import Emulator, EmulatorConfig
@@ -37,14 +42,19 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
     """The gateway. `emulator_config` tunes the embedded emulator (used only when there are no credentials)."""
     use_one_ffmpeg_thread()  # process-wide: no FFmpeg thread pool per audio converter (see ffmpeg_threads.py)
     limiter = CallRateLimiter(settings.call_rate_per_minute, settings.call_burst)
+    access = Access(settings, TokenSigner.from_settings(settings), LocalTokenUses())  # README "Access"
+    origins = Origins(settings.allowed_origins)
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
             json_errors,
-            bearer_auth(settings.api_tokens, _needs_auth),
+            origin_check(origins),
+            access_control(access),
             limit_call_creation(limiter, settings.client_ip_header),
         ],
     )
+    app.on_response_prepare.append(cors_headers(origins))
+    app[ACCESS] = access
     app[SETTINGS] = settings
     app[EMULATED] = settings.live_backend is LiveBackend.EMULATOR
 
@@ -78,13 +88,10 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
     app.on_shutdown.append(drain)
     app.add_routes(calls_api.routes)
     app.add_routes(health_api.routes)
+    app.add_routes(tokens_api.routes)
     app.router.add_get("/", _index)
     app.router.add_static("/static/", STATIC_DIR, name="static")
     return app
-
-
-def _needs_auth(path: str) -> bool:
-    return path.startswith("/v1/") or path == "/whip"
 
 
 async def _index(request: web.Request) -> web.StreamResponse:

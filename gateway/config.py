@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 DEFAULT_MODEL = "gemini-3.8-live"
+SECRET_FIELDS = ("gemini_api_key", "api_tokens", "ice_servers", "token_keys", "turn_secret")  # never shown
 DEFAULT_INSTRUCTION = (
     "You are a friendly voice assistant on a live call. Answer briefly and naturally, "
     "in the caller's language, and let them interrupt you."
@@ -129,6 +130,18 @@ class Settings:
     call_burst: int = 20  # ... and at once
     client_ip_header: str | None = None  # e.g. X-Forwarded-For, set by a proxy you run; else the peer address
 
+    # Access (README "Access"): client tokens, per-call TURN credentials, browser origins. Checked below.
+    token_keys: tuple[str, ...] = ()  # "KID:SECRET" keys for client tokens; the first signs, all verify
+    token_ttl_s: float = 300.0  # a client token's life when POST /v1/tokens asks for none
+    token_max_ttl_s: float = 3600.0  # the longest life POST /v1/tokens may ask for
+    turn_secret: str | None = None  # coturn's static-auth-secret: per-call TURN credentials (TURN REST API)
+    turn_urls: tuple[str, ...] = ()  # the turn: URLs those credentials are for; the gateway uses the first
+    turn_ttl_s: float | None = None  # how long TURN credentials are valid; None = max_call_s
+    allowed_origins: tuple[str, ...] = ()  # browser origins allowed besides the gateway's own; "*" = any
+
+    def __post_init__(self) -> None:
+        check_access(self)
+
     @property
     def live_backend(self) -> LiveBackend:
         if self.live_base_url:
@@ -165,7 +178,7 @@ class Settings:
         out = {}
         for f in dataclasses.fields(self):
             value = getattr(self, f.name)
-            if f.name in ("gemini_api_key", "api_tokens", "ice_servers") and value:
+            if f.name in SECRET_FIELDS and value:
                 value = "***"
             elif f.name == "profiles":
                 value = sorted(value)
@@ -209,6 +222,13 @@ _ENV_FIELDS = (
     _EnvField("call_rate_per_minute", "GATEWAY_CALL_RATE_PER_MINUTE", "float"),
     _EnvField("call_burst", "GATEWAY_CALL_BURST", "int"),
     _EnvField("client_ip_header", "GATEWAY_CLIENT_IP_HEADER", "str"),
+    _EnvField("token_keys", "GATEWAY_TOKEN_KEYS", "csv"),
+    _EnvField("token_ttl_s", "GATEWAY_TOKEN_TTL_SECONDS", "float"),
+    _EnvField("token_max_ttl_s", "GATEWAY_TOKEN_MAX_TTL_SECONDS", "float"),
+    _EnvField("turn_secret", "GATEWAY_TURN_SECRET", "str"),
+    _EnvField("turn_urls", "GATEWAY_TURN_URLS", "csv"),
+    _EnvField("turn_ttl_s", "GATEWAY_TURN_TTL_SECONDS", "float"),
+    _EnvField("allowed_origins", "GATEWAY_ALLOWED_ORIGINS", "csv"),
 )
 
 
@@ -233,7 +253,8 @@ def _convert(spec: _EnvField, raw: Any) -> Any:
             case _:
                 return raw
     except ValueError as exc:
-        raise ConfigError(f"{spec.env}={raw!r}: {exc}") from None
+        shown = "(not shown: it holds a secret)" if spec.name in SECRET_FIELDS else repr(raw)
+        raise ConfigError(f"{spec.env}={shown}: {exc}") from None
 
 
 def load_profiles(path: Path) -> dict[str, Profile]:
@@ -265,3 +286,36 @@ def profile_from_table(name: str, table: Mapping[str, Any]) -> Profile:
         if value not in ("high", "low"):
             raise ConfigError(f"profile {name!r}: vad.{label}_sensitivity must be 'high' or 'low'")
     return profile
+
+
+# ----- access settings (README "Access"); messages name the entry, never a secret -----
+
+MIN_SECRET_CHARS = 32  # HS256 wants a key as long as its hash (RFC 7518 section 3.2)
+
+
+def check_access(settings: Settings) -> None:
+    """Refuse access settings that cannot work, at start-up rather than on the first request."""
+    for index, entry in enumerate(settings.token_keys, 1):
+        kid, _, secret = entry.partition(":")
+        if not kid or not secret:
+            raise ConfigError(f"GATEWAY_TOKEN_KEYS entry {index} needs the form KID:SECRET")
+        if len(secret) < MIN_SECRET_CHARS:
+            raise ConfigError(f"GATEWAY_TOKEN_KEYS entry {index} ({kid}): the secret needs "
+                              f"{MIN_SECRET_CHARS} characters or more")
+    if not 0 < settings.token_ttl_s <= settings.token_max_ttl_s:
+        raise ConfigError("GATEWAY_TOKEN_TTL_SECONDS must be above 0 and at most GATEWAY_TOKEN_MAX_TTL_SECONDS")
+    for index, entry in enumerate(settings.api_tokens, 1):
+        for name in split_api_token(entry)[1] or ():
+            if name not in settings.profiles:
+                raise ConfigError(f"GATEWAY_API_TOKENS entry {index}: no profile {name!r}")
+    if bool(settings.turn_secret) != bool(settings.turn_urls):
+        raise ConfigError("GATEWAY_TURN_SECRET and GATEWAY_TURN_URLS go together")
+    for url in settings.turn_urls:
+        if not url.startswith(("turn:", "turns:")):
+            raise ConfigError(f"GATEWAY_TURN_URLS: {url!r} is not a turn: or turns: URL")
+
+
+def split_api_token(entry: str) -> tuple[str, frozenset[str] | None]:
+    """A `GATEWAY_API_TOKENS` entry, `TOKEN` or `TOKEN:PROFILE+PROFILE`: the token, and its profiles (None = any)."""
+    token, colon, names = entry.partition(":")
+    return token, (frozenset(name for name in names.split("+") if name) if colon else None)

@@ -12,8 +12,13 @@ export class GatewayError extends Error {
 // No HTTP answer came back at all: the gateway is down, or the network between us is.
 export class GatewayUnreachable extends Error {}
 
+// A client token is a JWT (three dot-separated parts); an API token never belongs in a page.
+export function isClientToken(token) {
+  return /^[\w-]+\.[\w-]+\.[\w-]+$/.test(token);
+}
+
 export class GatewayApi {
-  // `token` is a function, so the page can change the token between requests.
+  // `token`: the client token a backend minted for this page (README "Access"), or null on an open gateway.
   constructor(token) {
     this.token = token;
   }
@@ -32,32 +37,32 @@ export class GatewayApi {
     return this.request("POST", "/v1/calls", { type: "offer", sdp, resume: { call_id: callId, token } });
   }
 
-  endCall(callId) {
-    return this.request("DELETE", `/v1/calls/${encodeURIComponent(callId)}`);
+  // With the call's resume token, which outlives the (short-lived) client token that created the call.
+  endCall(callId, resumeToken) {
+    return this.request("DELETE", `/v1/calls/${encodeURIComponent(callId)}`, undefined, resumeToken);
   }
 
   // For `pagehide`: a normal fetch is cancelled when the page goes away, a keepalive one is not.
-  endCallOnUnload(callId) {
-    fetch(`/v1/calls/${encodeURIComponent(callId)}`, { method: "DELETE", headers: this.headers(), keepalive: true })
-      .catch(() => {}); // nobody is left to tell
+  endCallOnUnload(callId, resumeToken) {
+    const init = { method: "DELETE", headers: this.headers(false, resumeToken), keepalive: true };
+    fetch(`/v1/calls/${encodeURIComponent(callId)}`, init).catch(() => {}); // nobody is left to tell
   }
 
-  headers(json = false) {
+  headers(json = false, token = this.token) {
     const headers = {};
     if (json) headers["Content-Type"] = "application/json";
-    const token = this.token();
     if (token) headers.Authorization = `Bearer ${token}`;
     return headers;
   }
 
   // Resolves with the JSON body (null for 204); throws GatewayError for an error answer, GatewayUnreachable
   // when there is no answer.
-  async request(method, path, body) {
+  async request(method, path, body, token = this.token) {
     let response;
     try {
       response = await fetch(path, {
         method,
-        headers: this.headers(body !== undefined),
+        headers: this.headers(body !== undefined, token),
         body: body === undefined ? undefined : JSON.stringify(body),
       });
     } catch (error) {
@@ -80,10 +85,18 @@ export function explain(error) {
   const wait = error.retryAfter ? ` Try again in ${error.retryAfter} s.` : " Try again later.";
   switch (error.code) {
     case "unauthorized":
-      return "Not authorised: this gateway needs an access token. "
-        + "Enter it under Access token (or open the page with ?token=…).";
+      return "Not authorised: this gateway needs a client token. "
+        + "Open this page from your app, which mints one for you (or add ?token=… to its address).";
     case "forbidden":
       return "Not authorised: the gateway refused this access token.";
+    case "token_expired":
+      return "This page's access token has expired: open the page from your app again for a new one.";
+    case "token_used_up":
+      return "This page's access token has placed all the calls it may: open the page from your app again.";
+    case "profile_not_allowed":
+      return "This page's access token may not use that profile.";
+    case "origin_not_allowed":
+      return "This gateway does not take calls from pages on this site.";
     case "at_capacity":
       return `The gateway is busy: it is at its limit of calls.${wait}`;
     case "rate_limited":

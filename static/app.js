@@ -2,7 +2,7 @@
 // api.js speaks HTTP, call.js owns the peer connection and its resume, meters.js and diagnostics.js measure,
 // transcript.js draws the conversation. What is worth inspecting from the browser console is on `demo`.
 
-import { GatewayApi, explain } from "./api.js";
+import { GatewayApi, explain, isClientToken } from "./api.js";
 import { Call } from "./call.js";
 import { Diagnostics } from "./diagnostics.js";
 import { Meters, SPEECH_DBFS } from "./meters.js";
@@ -32,7 +32,9 @@ const ENDED = {
   server_shutdown: "the gateway shut down",
 };
 
-const api = new GatewayApi(() => $("token").value.trim());
+// `?token=` takes a client token only: an API token in an address would end up in histories and logs.
+const pageToken = new URLSearchParams(location.search).get("token");
+const api = new GatewayApi(pageToken && isClientToken(pageToken) ? pageToken : null);
 const transcript = new Transcript($("transcript"));
 const meters = new Meters(showLevels, showLatency);
 const diagnostics = new Diagnostics(showStats);
@@ -45,6 +47,11 @@ let interruptedTimer = null;
 // ----- profiles -----
 
 async function loadProfiles() {
+  if (pageToken && !api.token) {
+    say("This page takes a client token in ?token=, minted by your backend (POST /v1/tokens); "
+      + "an API token must stay on the backend.", "error");
+    return;
+  }
   try {
     const answer = await api.profiles();
     demo.profiles = answer.profiles;
@@ -53,7 +60,6 @@ async function loadProfiles() {
     $("profile").replaceChildren(...options);
     $("emulator-note").hidden = !answer.emulator;
     describeProfile();
-    if ($("message").dataset.tone === "error") say("Press Connect and talk."); // e.g. the token now works
   } catch (error) {
     say(explain(error), "error");
   }
@@ -151,7 +157,8 @@ function finish(message, tone = "info", state = "ended") {
 }
 
 // Closing the tab hangs up at once, rather than leaving the gateway waiting for a resume that never comes.
-addEventListener("pagehide", () => demo.call && !demo.call.closed && api.endCallOnUnload(demo.call.id));
+addEventListener("pagehide", () => demo.call && !demo.call.closed
+  && api.endCallOnUnload(demo.call.id, demo.call.resumeToken));
 
 // ----- the call -----
 
@@ -275,7 +282,6 @@ function describe(event) {
 function setControls(mode) {
   $("connect").disabled = mode !== "idle";
   $("profile").disabled = mode !== "idle";
-  $("token").disabled = mode !== "idle";
   $("hangup").disabled = mode !== "in-call";
   $("text").disabled = mode !== "in-call";
   $("send").disabled = mode !== "in-call";
@@ -323,8 +329,6 @@ function showStats(s) {
 
 // ----- start -----
 
-$("token").value = new URLSearchParams(location.search).get("token") ?? "";
-$("token").addEventListener("change", loadProfiles);
 $("profile").addEventListener("change", describeProfile);
 $("setup").addEventListener("submit", connect);
 $("hangup").addEventListener("click", hangUp);

@@ -21,6 +21,7 @@ export class Call {
     this.queued = []; // events waiting for the events channel to open
     this.id = null;
     this.resumeToken = null;
+    this.iceServers = []; // TURN credentials from the last answer, for the next peer connection
     this.resumes = 0; // successful resumes, for the page and for whoever looks at `demo.call`
     this.closed = false; // hung up, ended by the gateway, or beyond saving
     this.hangingUp = false;
@@ -41,7 +42,7 @@ export class Call {
   async hangUp() {
     this.hangingUp = true; // what the gateway says or does from now on is the call ending: nothing to act on
     try {
-      await this.api.endCall(this.id);
+      await this.api.endCall(this.id, this.resumeToken);
     } catch (error) {
       if (!(error instanceof GatewayError && error.status === 404)) throw error; // 404: it had already ended
     } finally {
@@ -72,8 +73,9 @@ export class Call {
   }
 
   async newPeerConnection() {
-    // No ICE servers: the gateway answers with its own candidates and needs none from us to be reachable.
-    const pc = new RTCPeerConnection();
+    // The first connection has no ICE servers: the gateway answers with its own candidates (relayed through
+    // its TURN server when it has one). A resume uses the TURN credentials the last answer brought.
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
     for (const track of this.mic.getAudioTracks()) pc.addTrack(track, this.mic);
     // The gateway uses the events channel only if the offer has it: create it before the offer.
     const channel = pc.createDataChannel("events");
@@ -88,6 +90,7 @@ export class Call {
   async accept(answer) {
     this.id = answer.call_id;
     this.resumeToken = answer.resume_token; // single-use: every answer brings the token for the next resume
+    this.iceServers = answer.ice_servers ?? [];
     await this.pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
   }
 

@@ -5,4 +5,4 @@ from gateway.rtc import restrict_host_addresses
 # aioice would otherwise gather candidates on every interface; tests only ever use loopback.
 restrict_host_addresses(["127.0.0.1"])
 
-pytest_plugins = ["tests.fixtures"]
+pytest_plugins = ["tests.fixtures", "tests.coturn"]

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
+from multidict import CIMultiDict
 
-from gateway.api.keys import CALLS
+from gateway.api.access import call_terms
+from gateway.api.bodies import json_object
+from gateway.api.keys import CALLS, SETTINGS
 from gateway.calls.call import Call
 from gateway.calls.peer import add_remote_candidates
 from gateway.errors import GatewayError
+from gateway.turn import ice_server_links, ice_servers
 
 SDP = "application/sdp"
 JSON = "application/json"
@@ -25,7 +28,7 @@ async def create_call(request: web.Request) -> web.StreamResponse:
         return await _sdp_call(request)
     if request.content_type != JSON:
         raise GatewayError(415, "unsupported_media_type", f"send {JSON} or {SDP}, not {request.content_type!r}")
-    body = await _json_object(request)
+    body = await json_object(request)
     if "resume" in body:
         return await _resume(request, body)
     if body.get("type") != "offer" or not isinstance(body.get("sdp"), str):
@@ -33,12 +36,10 @@ async def create_call(request: web.Request) -> web.StreamResponse:
     profile = body.get("profile")
     if profile is not None and not isinstance(profile, str):
         raise GatewayError(400, "bad_request", '"profile" must be a string')
-    metadata = body.get("metadata", {})
-    if not isinstance(metadata, dict):
-        raise GatewayError(400, "bad_request", '"metadata" must be an object')
+    profile, metadata = call_terms(request, profile, body.get("metadata", {}))  # access.py: scopes and caps
     call, answer = await request.app[CALLS].create(body["sdp"], profile)
     call.metadata = metadata
-    return _json_answer(call, answer)
+    return _json_answer(request, call, answer)
 
 
 @routes.post("/whip")
@@ -76,13 +77,13 @@ async def trickle(request: web.Request) -> web.StreamResponse:
 
 async def _sdp_call(request: web.Request) -> web.StreamResponse:
     offer = await request.text()
-    call, answer = await request.app[CALLS].create(offer, request.query.get("profile"))
-    return web.Response(
-        status=201,
-        text=answer,
-        content_type=SDP,
-        headers={"Location": _location(call), "ETag": _etag(call)},
-    )
+    profile, metadata = call_terms(request, request.query.get("profile"), {})
+    call, answer = await request.app[CALLS].create(offer, profile)
+    call.metadata = metadata
+    headers = CIMultiDict({"Location": _location(call), "ETag": _etag(call)})
+    for link in ice_server_links(ice_servers(request.app[SETTINGS], call.id)):  # WHIP: TURN for this caller
+        headers.add("Link", link)
+    return web.Response(status=201, text=answer, content_type=SDP, headers=headers)
 
 
 async def _resume(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
@@ -92,25 +93,16 @@ async def _resume(request: web.Request, body: dict[str, Any]) -> web.StreamRespo
     if not isinstance(body.get("sdp"), str):
         raise GatewayError(400, "bad_request", 'a resume needs the new peer connection\'s "sdp" offer')
     call, answer = await request.app[CALLS].resume(resume["call_id"], resume["token"], body["sdp"])
-    return _json_answer(call, answer)
+    return _json_answer(request, call, answer)
 
 
-def _json_answer(call: Call, answer: str) -> web.Response:
+def _json_answer(request: web.Request, call: Call, answer: str) -> web.Response:
     return web.json_response(
-        {"call_id": call.id, "type": "answer", "sdp": answer, "resume_token": call.resume_token},
+        {"call_id": call.id, "type": "answer", "sdp": answer, "resume_token": call.resume_token,
+         "ice_servers": ice_servers(request.app[SETTINGS], call.id)},  # TURN credentials for this caller
         status=201,
         headers={"Location": _location(call), "ETag": _etag(call)},
     )
-
-
-async def _json_object(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.text())
-    except ValueError:
-        raise GatewayError(400, "bad_json", "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise GatewayError(400, "bad_json", "the body must be a JSON object")
-    return body
 
 
 def _location(call: Call) -> str:

@@ -1,10 +1,9 @@
-"""Every failure as JSON `{"error": {"code", "message"}}`, and bearer-token auth for the API."""
+"""Every failure as JSON `{"error": {"code", "message"}}` (auth is in access.py)."""
 
 from __future__ import annotations
 
-import hmac
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
@@ -47,21 +46,3 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
     except Exception:
         log.exception("unhandled error serving %s %s", request.method, request.path)
         return error_response(500, "internal", "the gateway failed to handle this request")
-
-
-def bearer_auth(tokens: Sequence[str], protected: Callable[[str], bool]) -> Callable[..., Awaitable[web.StreamResponse]]:
-    """Require `Authorization: Bearer <token>` (one of `tokens`) on paths where `protected(path)`."""
-    accepted = [t.encode() for t in tokens]
-
-    @web.middleware
-    async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if accepted and protected(request.path) and request.method != "OPTIONS":
-            scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-            if scheme.lower() != "bearer" or not token:
-                raise GatewayError(401, "unauthorized", "send 'Authorization: Bearer <token>'",
-                                   {"WWW-Authenticate": "Bearer"})
-            if not any(hmac.compare_digest(token.strip().encode(), t) for t in accepted):
-                raise GatewayError(403, "forbidden", "the token is not accepted")
-        return await handler(request)
-
-    return auth

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from gateway.api.access import visible_profiles
 from gateway.api.keys import CALLS, EMULATED, METRICS, SETTINGS
 from gateway.calls.manager import RETRY_AFTER_S
 from gateway.errors import GatewayError
@@ -36,10 +37,11 @@ async def metrics(request: web.Request) -> web.StreamResponse:
 @routes.get("/v1/profiles")
 async def profiles(request: web.Request) -> web.StreamResponse:
     settings = request.app[SETTINGS]
+    names = visible_profiles(request, list(settings.profiles))  # a client token sees only its own
     return web.json_response(
         {
-            "profiles": [profile.public() for profile in settings.profiles.values()],
-            "default": "default",
+            "profiles": [settings.profiles[name].public() for name in names],
+            "default": "default" if "default" in names else (names or [None])[0],
             "emulator": request.app[EMULATED],
         }
     )

@@ -31,6 +31,7 @@ from gateway.media.encoding import ENCODER_RATES, EncodingTrack
 from gateway.media.uplink import Uplink
 from gateway.media.vad import EnergyVad, VadConfig, VadEventKind
 from gateway.rtc import close_peer
+from gateway.turn import gateway_ice_servers
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +160,8 @@ class Call:
         offer cannot be answered.
         """
         await self._running.wait()
-        pc = RTCPeerConnection(rtc_configuration(self.settings.ice_servers, self.settings.ice_relay_only))
+        ice_servers = gateway_ice_servers(self.settings, self.id)  # with this call's own TURN credentials
+        pc = RTCPeerConnection(rtc_configuration(ice_servers, self.settings.ice_relay_only))
         leg = Leg(pc=pc, codec="", created_at=self._clock(), has_events="m=application" in offer_sdp)
         pc.on("track", lambda track: self._on_track(leg, track))
         pc.on("datachannel", lambda channel: self.leg is leg and self.events.attach(channel))

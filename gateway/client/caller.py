@@ -11,7 +11,7 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +21,13 @@ from aiortc import (
     MediaStreamTrack,
     RTCConfiguration,
     RTCDataChannel,
+    RTCIceServer,
     RTCPeerConnection,
     RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
 
 from gateway.media.resample import resample
 from gateway.media.track import PacedAudioTrack
@@ -56,6 +58,9 @@ class Microphone:
         self._queued_until = 0  # index at which the queued audio ends
         self._starts: deque[int] = deque()  # where each queued clip begins
         self.clip_starts: list[float] = []  # clock time at which each clip began playing
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def say(self, pcm: np.ndarray, rate: int) -> float:
         """Queue int16 mono audio at `rate` after what is already queued; returns its duration in seconds."""
@@ -114,13 +119,17 @@ class Caller:
         codec: str | None = None,
         profile: str | None = None,
         token: str | None = None,
+        ice_servers: Sequence[dict[str, Any]] = (),
+        relay_only: bool = False,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.codec = codec
         self.profile = profile
-        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.ice_servers = list(ice_servers)  # e.g. a client token's, or the last answer's `ice_servers`
+        self.relay_only = relay_only
+        self.token = token  # may change between requests (a client token expires; the resume token stays)
         self._clock = clock
         self._on_event = on_event
         self.mic = Microphone()
@@ -157,12 +166,15 @@ class Caller:
 
     async def hang_up(self) -> None:
         if self.call_id is not None and self._http is not None:
-            async with self._http.delete(f"{self.base_url}/v1/calls/{self.call_id}", headers=self._headers):
+            async with self._http.delete(f"{self.base_url}/v1/calls/{self.call_id}", headers=self._headers()):
                 pass
         await self._close_pc()
         if self._http is not None:
             await self._http.close()
             self._http = None
+
+    def _headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     def say(self, pcm: np.ndarray, rate: int) -> float:
         return self.mic.say(pcm, rate)
@@ -193,7 +205,9 @@ class Caller:
         return [e for e in self.events if e.get("type") == kind]
 
     async def _offer(self, extra: dict[str, Any]) -> dict[str, Any]:
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        policy = RTCIceTransportPolicy.RELAY if self.relay_only else RTCIceTransportPolicy.ALL
+        servers = [RTCIceServer(**server) for server in self.ice_servers]
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=servers, iceTransportPolicy=policy))
         self.pc = pc
         self.connected.clear()
         transceiver = pc.addTransceiver(PacedAudioTrack(self.mic, self.mic.rate), direction="sendrecv")
@@ -208,7 +222,7 @@ class Caller:
         if self._http is None:
             self._http = aiohttp.ClientSession()
         body = {"type": "offer", "sdp": pc.localDescription.sdp, **extra}
-        async with self._http.post(f"{self.base_url}/v1/calls", json=body, headers=self._headers) as response:
+        async with self._http.post(f"{self.base_url}/v1/calls", json=body, headers=self._headers()) as response:
             answer = await response.json()
         if response.status != 201:
             await self._close_pc()

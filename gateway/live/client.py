@@ -5,6 +5,7 @@ Every path goes through the real SDK. Only the base URL, the credentials and the
 
 from __future__ import annotations
 
+import logging
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,21 @@ WEBSOCKET_ARGS = {
     # permessage-deflate on base64 audio costs CPU on every chunk for little gain.
     "compression": None,
 }
+
+
+# websockets logs every handshake header at DEBUG, the API key among them: those values are masked.
+CREDENTIAL_HEADERS = frozenset({"x-goog-api-key", "authorization"})
+
+
+class _MaskCredentialHeaders(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 2 and str(args[0]).lower() in CREDENTIAL_HEADERS:
+            record.args = (args[0], "***")
+        return True
+
+
+logging.getLogger("websockets.client").addFilter(_MaskCredentialHeaders())
 
 
 @dataclass(frozen=True)

@@ -48,21 +48,26 @@ async def test_a_rate_limited_page_is_told_when_to_try_again(demo: Page, gateway
 
 
 @pytest.mark.parametrize("settings", [{"api_tokens": ("sesame",)}], indirect=True)
-async def test_an_unauthorised_page_is_told_so_and_a_token_lets_it_in(
+async def test_an_unauthorised_page_is_told_so_and_a_client_token_lets_it_in_once(
     demo: Page, gateway: Gateway, open_page: OpenPage
 ) -> None:
-    needs_token = "Not authorised: this gateway needs an access token."
+    needs_token = "Not authorised: this gateway needs a client token."
     await expect(demo.locator("#message")).to_contain_text(needs_token)  # the profile list was refused
     await connect_fails_with(demo, needs_token)
     await expect(demo.locator("#events")).to_contain_text(needs_token)  # said by Connect, not just at load
-    await demo.fill("#token", "open up")
-    await connect_fails_with(demo, "Not authorised: the gateway refused this access token.")
-    assert gateway.calls.created_total == 0
 
-    page = await open_page(f"{gateway.url}/?token=sesame")
-    await expect(page.locator("#profile option")).to_have_text(["default", "phone"])
-    await connect(page)
+    api_token_page = await open_page(f"{gateway.url}/?token=sesame")
+    await expect(api_token_page.locator("#message")).to_contain_text("This page takes a client token in ?token=")
+
+    async with aiohttp.ClientSession() as http:  # what the app's backend does
+        async with http.post(f"{gateway.url}/v1/tokens", json={"profile": "phone"},
+                             headers={"Authorization": "Bearer sesame"}) as response:
+            token = (await response.json())["token"]
+    page = await open_page(f"{gateway.url}/?token={token}")
+    await expect(page.locator("#profile option")).to_have_text(["phone"])
+    assert (await connect(page)) in {call.id for call in gateway.calls}
     await hang_up(page, gateway)
+    await connect_fails_with(page, "This page's access token has placed all the calls it may")
 
 
 async def test_an_unreachable_gateway_is_explained(demo: Page, gateway: Gateway) -> None:

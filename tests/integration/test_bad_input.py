@@ -58,7 +58,7 @@ CASES: list[tuple[str, dict[str, Any], int, str]] = [
     ("wrong content type", {"data": "hello", "headers": {"Content-Type": "text/plain"}}, 415, "unsupported_media_type"),
     ("oversized body", {"json": {"type": "offer", "sdp": "v=0\r\n" + "a=x\r\n" * 20_000}}, 413, "too_large"),
     ("unknown profile", {"json": {"type": "offer", "sdp": "OFFER", "profile": "nope"}}, 400, "unknown_profile"),
-    ("bad metadata", {"json": {"type": "offer", "sdp": "OFFER", "metadata": [1]}}, 400, "bad_request"),
+    ("bad metadata", {"json": {"type": "offer", "sdp": "OFFER", "metadata": [1]}}, 400, "bad_metadata"),
     ("resume of an unknown call", {"json": {"type": "offer", "sdp": "OFFER", "resume": {"call_id": "x", "token": "y"}}},
      404, "call_not_found"),
     ("resume without token", {"json": {"type": "offer", "sdp": "OFFER", "resume": {"call_id": "x"}}},

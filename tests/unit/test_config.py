@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from gateway.config import ConfigError, LiveBackend, Settings
@@ -32,3 +34,30 @@ def test_a_bad_value_names_its_variable() -> None:
 def test_secrets_are_masked_when_described() -> None:
     described = Settings.load({}, {"GEMINI_API_KEY": "k", "GATEWAY_API_TOKENS": "a,b"}).describe()
     assert described["gemini_api_key"] == described["api_tokens"] == "***"
+
+
+def test_a_bad_value_that_holds_a_secret_is_named_without_it() -> None:
+    with pytest.raises(ConfigError, match=r"GATEWAY_ICE_SERVERS=\(not shown") as refused:
+        Settings.load({}, {"GATEWAY_ICE_SERVERS": '[{"urls": "turn:h", "credential": "pw-123"'})
+    assert "pw-123" not in str(refused.value)
+
+
+def test_access_secrets_are_masked_and_bad_access_settings_are_named_without_them() -> None:
+    env = {"GATEWAY_TOKEN_KEYS": "k1:" + "s" * 32, "GATEWAY_TURN_SECRET": "t", "GATEWAY_TURN_URLS": "turn:h:3478",
+           "GATEWAY_API_TOKENS": "a,b:phone+default", "GATEWAY_ALLOWED_ORIGINS": "https://app.example"}
+    settings = Settings.load({}, env)
+    assert settings.allowed_origins == ("https://app.example",)
+    described = settings.describe()
+    assert described["token_keys"] == described["turn_secret"] == "***"
+    for env, message, secret in (
+        ({"GATEWAY_TOKEN_KEYS": "k1:short-secret"}, "entry 1 (k1): the secret needs 32", "short-secret"),
+        ({"GATEWAY_TOKEN_KEYS": "no-colon-" + "x" * 32}, "entry 1 needs the form KID:SECRET", "x" * 32),
+        ({"GATEWAY_API_TOKENS": "a,b-secret:nope"}, "GATEWAY_API_TOKENS entry 2: no profile 'nope'", "b-secret"),
+        ({"GATEWAY_TURN_SECRET": "t-secret"}, "GATEWAY_TURN_SECRET and GATEWAY_TURN_URLS go together", "t-secret"),
+        ({"GATEWAY_TURN_SECRET": "t-secret", "GATEWAY_TURN_URLS": "stun:h"}, "is not a turn: or turns: URL",
+         "t-secret"),
+        ({"GATEWAY_TOKEN_TTL_SECONDS": "7200"}, "at most GATEWAY_TOKEN_MAX_TTL_SECONDS", "7200"),
+    ):
+        with pytest.raises(ConfigError, match=re.escape(message)) as refused:
+            Settings.load({}, env)
+        assert secret not in str(refused.value)
