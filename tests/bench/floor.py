@@ -20,12 +20,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.client.caller import Caller
+from gateway.memory import COLLECT_EVERY_S
 from tests.bench import phases, replies, report, scenarios
 from tests.bench.procs import OTHERS, OWN, CpuSample, Server
 
 FLOOR_TURNS = 3
 FLOOR_BARGE_INS = 2  # per call, in the one-call rounds only
 UTTERANCE_S = 2.0
+# Before RSS is read after the calls, on both sides: one period of `gateway serve`'s garbage collection and heap
+# trim (gateway/memory.py), which an idle server gets to within that long.
+AFTER_CALLS_S = COLLECT_EVERY_S + 1
 
 
 @dataclass(frozen=True)
@@ -62,10 +66,10 @@ async def floor(gateway: Server, parrot: Server, steps: list[Step], others: list
             for names in groups if round_ % 2 == 0 else groups[::-1]:
                 await _round({n: sides[n] for n in names}, step.calls, seed, tallies, [gateway, parrot, *others])
             seed += step.calls * FLOOR_TURNS  # every caller of a round says other utterances
-    after = {}
-    for name, server in sides.items():
+    for server in sides.values():
         await phases.wait_for_no_calls(server.url)
-        after[name] = round(server.rss_mib(), 1)
+    await asyncio.sleep(AFTER_CALLS_S)
+    after = {name: round(server.rss_mib(), 1) for name, server in sides.items()}
     return _summary(found, idle, after, steps)
 
 
