@@ -5,12 +5,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench soak chromium coturn clean
+.PHONY: run test bench soak chromium coturn container-tools clean
 
 run: $(STAMP)
 	$(BIN)/gateway serve
 
-test: $(STAMP) chromium coturn
+test: $(STAMP) chromium coturn container-tools
 	$(BIN)/pytest
 
 bench: $(STAMP)
@@ -47,6 +47,15 @@ chromium:
 # The TURN tests start /usr/bin/turnserver themselves.
 coturn:
 	$(call debian_package,turnserver,coturn,TURN)
+
+# The container tests build the image with Debian's podman (rootful, runc) on a base made by mmdebstrap;
+# netavark and iptables publish the container's ports.
+container-tools:
+	$(call debian_package,podman,podman,container)
+	$(call debian_package,runc,runc,container)
+	$(call debian_package,/usr/lib/podman/netavark,netavark,container)
+	$(call debian_package,/usr/sbin/iptables,iptables,container)
+	$(call debian_package,mmdebstrap,mmdebstrap,container)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

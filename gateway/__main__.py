@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -55,15 +56,13 @@ def serve_main(args: argparse.Namespace) -> int:
                     "Live API emulator. Replies are your own voice, played back.")
     log.info("settings: %s", settings.describe())
 
-    from aiohttp import web
-
     from gateway.app import create_app
+    from gateway.lifecycle import serve
     from gateway.memory import collected_garbage
 
     app = create_app(settings)
     app.cleanup_ctx.append(collected_garbage)  # a long-running process: see memory.py
-    web.run_app(app, host=settings.host, port=settings.port, shutdown_timeout=settings.drain_s + 5,
-                print=lambda line: log.info(line.strip("= \n")))
+    asyncio.run(serve(app, settings.host, settings.port, settings.drain_s))
     return 0
 
 

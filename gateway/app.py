@@ -2,7 +2,8 @@
 
 `create_app(settings)` is used by `gateway serve` and by the tests alike. Resources start and stop in
 `cleanup_ctx`, in order: the Live endpoint (the embedded emulator when there are no credentials), then the
-call manager. On shutdown the manager drains first: calls get `drain_s` to finish.
+call manager, which ends whatever calls are left. The drain comes before, while the server still listens
+(gateway/lifecycle.py): aiohttp's shutdown hooks run only after it has stopped listening.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from gateway.emulator import Emulator, EmulatorConfig
 from gateway.live.client import LiveEndpoint, make_client
 from gateway.media.ffmpeg_threads import use_one_ffmpeg_thread
 from gateway.metrics import registry_for
-from gateway.rtc import restrict_host_addresses
+from gateway.rtc import advertise_host_address, restrict_host_addresses, restrict_host_ports
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +76,16 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
     async def call_manager(app: web.Application) -> AsyncIterator[None]:
         if settings.ice_addresses:
             restrict_host_addresses(settings.ice_addresses)
+        if settings.ice_port_range or settings.ice_public_address:
+            restrict_host_ports(settings.ice_port_range)
+            advertise_host_address(settings.ice_public_address)
         manager = CallManager(settings, make_client(settings, app[ENDPOINT]))
         app[CALLS] = manager
         app[METRICS] = registry_for(manager, limiter)
         yield
         await manager.close()
 
-    async def drain(app: web.Application) -> None:
-        await app[CALLS].drain(settings.drain_s)
-
     app.cleanup_ctx.extend([live_endpoint, call_manager])
-    app.on_shutdown.append(drain)
     app.add_routes(calls_api.routes)
     app.add_routes(health_api.routes)
     app.add_routes(tokens_api.routes)

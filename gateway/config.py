@@ -7,6 +7,7 @@ from the variables the google-genai SDK itself reads (GEMINI_API_KEY / GOOGLE_AP
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import tomllib
@@ -115,6 +116,8 @@ class Settings:
     ice_servers: tuple[dict[str, Any], ...] = ()  # RTCIceServer dicts; none by default (no STUN lookups)
     ice_addresses: tuple[str, ...] = ()  # local addresses for host candidates; empty = every interface
     ice_relay_only: bool = False
+    ice_port_range: range | None = None  # UDP ports for host candidates; None = any the kernel picks
+    ice_public_address: str | None = None  # 1:1 NAT: the address callers reach, advertised in host candidates
 
     # Limits and lifecycle.
     max_calls: int = 100
@@ -184,6 +187,8 @@ class Settings:
                 value = sorted(value)
             elif isinstance(value, Path):
                 value = str(value)
+            elif isinstance(value, range):
+                value = f"{value.start}-{value[-1]}"
             out[f.name] = value
         return out
 
@@ -192,7 +197,7 @@ class Settings:
 class _EnvField:
     name: str
     env: str
-    kind: str  # str | int | float | bool | path | csv | json
+    kind: str  # str | int | float | bool | path | csv | json | port_range | ip
 
 
 _ENV_FIELDS = (
@@ -210,6 +215,8 @@ _ENV_FIELDS = (
     _EnvField("ice_servers", "GATEWAY_ICE_SERVERS", "json"),
     _EnvField("ice_addresses", "GATEWAY_ICE_ADDRESSES", "csv"),
     _EnvField("ice_relay_only", "GATEWAY_ICE_RELAY_ONLY", "bool"),
+    _EnvField("ice_port_range", "GATEWAY_ICE_PORT_RANGE", "port_range"),
+    _EnvField("ice_public_address", "GATEWAY_ICE_PUBLIC_ADDRESS", "ip"),
     _EnvField("max_calls", "GATEWAY_MAX_CALLS", "int"),
     _EnvField("max_call_s", "GATEWAY_MAX_CALL_SECONDS", "float"),
     _EnvField("idle_timeout_s", "GATEWAY_IDLE_TIMEOUT_SECONDS", "float"),
@@ -250,11 +257,24 @@ def _convert(spec: _EnvField, raw: Any) -> Any:
             case "json":
                 value = json.loads(raw)
                 return tuple(value if isinstance(value, list) else [value])
+            case "port_range":
+                return _port_range(raw)
+            case "ip":
+                return str(ipaddress.ip_address(raw.strip()))
             case _:
                 return raw
     except ValueError as exc:
         shown = "(not shown: it holds a secret)" if spec.name in SECRET_FIELDS else repr(raw)
         raise ConfigError(f"{spec.env}={shown}: {exc}") from None
+
+
+def _port_range(raw: str) -> range:
+    """`40000-40099` (both ends included) as a range of port numbers."""
+    first, dash, last = raw.partition("-")
+    ports = range(int(first), int(last if dash else first) + 1)
+    if not ports or ports.start < 1 or ports.stop > 65536:
+        raise ValueError("want FIRST-LAST, two port numbers from 1 to 65535, FIRST <= LAST")
+    return ports
 
 
 def load_profiles(path: Path) -> dict[str, Profile]:

@@ -34,9 +34,8 @@ class Gateway:
 
 @pytest.fixture
 def settings(request: pytest.FixtureRequest) -> Settings:
-    """Gateway settings; a test changes some with `@pytest.mark.parametrize("settings", [{...}], indirect=True)`.
-    A short drain: a call a failed test left behind delays the teardown by 2 s, not 30."""
-    return Settings(ice_addresses=("127.0.0.1",), drain_s=2.0, **getattr(request, "param", {}))
+    """Gateway settings; a test changes some with `@pytest.mark.parametrize("settings", [{...}], indirect=True)`."""
+    return Settings(ice_addresses=("127.0.0.1",), **getattr(request, "param", {}))
 
 
 @pytest.fixture

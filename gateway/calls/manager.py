@@ -89,12 +89,23 @@ class CallManager:
         self.get(call_id).end(reason)
         await self._finish(call_id)
 
-    async def drain(self, timeout_s: float) -> None:
-        """Stop taking calls; give those in progress `timeout_s` to finish, then end them."""
+    async def drain(self, timeout_s: float, cut_short: asyncio.Event | None = None) -> None:
+        """Stop taking calls; give those in progress up to `timeout_s` to end (less once `cut_short` is set),
+        then end the rest with `server_shutdown`. The calls stay fully served meanwhile."""
         self.draining = True
-        if self._tasks:
-            log.info("draining: %d calls in progress, waiting up to %.0f s", len(self._tasks), timeout_s)
-            await asyncio.wait(list(self._tasks.values()), timeout=timeout_s)
+        calls = list(self._tasks.values())
+        if calls:
+            log.info("draining: %d calls in progress, waiting up to %.0f s", len(calls), timeout_s)
+            waits = [asyncio.ensure_future(asyncio.wait(calls))]
+            if cut_short is not None:
+                waits.append(asyncio.ensure_future(cut_short.wait()))
+            try:
+                await asyncio.wait(waits, timeout=timeout_s, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for wait in waits:
+                    wait.cancel()
+            if self._calls:
+                log.info("drain over: ending %d call(s)", len(self._calls))
         await self.close()
 
     async def close(self) -> None:

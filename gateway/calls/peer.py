@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 MAX_MEDIA_SECTIONS = 4
 # Sample rate of the PCM each codec's encoder takes (G.722 runs at 16 kHz though its RTP clock says 8 kHz).
 CODEC_RATES = {"opus": 48_000, "pcmu": 8_000, "pcma": 8_000, "g722": 16_000}
+NO_PORT_RETRY_AFTER_S = 5
 
 
 class OfferError(GatewayError):
@@ -97,7 +98,12 @@ def _first_supported_codec(sdp: str) -> str:
 async def create_answer(pc: RTCPeerConnection) -> str:
     """Create and set the answer; returns its SDP (aiortc gathers every candidate first: no local trickle)."""
     await pc.setLocalDescription(await pc.createAnswer())
-    return pc.localDescription.sdp
+    sdp = pc.localDescription.sdp
+    if "a=candidate:" not in sdp:  # every port of GATEWAY_ICE_PORT_RANGE in use, or no TURN relay reachable
+        raise GatewayError(503, "no_media_port", "the gateway could not open a media port (its UDP port range is "
+                           "all in use, or no TURN relay answered); try again later",
+                           {"Retry-After": str(NO_PORT_RETRY_AFTER_S)})
+    return sdp
 
 
 

@@ -36,6 +36,18 @@ def test_secrets_are_masked_when_described() -> None:
     assert described["gemini_api_key"] == described["api_tokens"] == "***"
 
 
+def test_the_media_port_range_and_public_address_are_parsed_and_checked() -> None:
+    settings = Settings.load({}, {"GATEWAY_ICE_PORT_RANGE": "40000-40099", "GATEWAY_ICE_PUBLIC_ADDRESS": " 203.0.113.7"})
+    assert settings.ice_port_range == range(40000, 40100) and settings.ice_public_address == "203.0.113.7"
+    assert settings.describe()["ice_port_range"] == "40000-40099"
+    assert Settings.load({}, {"GATEWAY_ICE_PORT_RANGE": "40000"}).ice_port_range == range(40000, 40001)
+    for bad in ("40099-40000", "0-10", "40000-70000", "forty"):
+        with pytest.raises(ConfigError, match=f"GATEWAY_ICE_PORT_RANGE='{bad}'"):
+            Settings.load({}, {"GATEWAY_ICE_PORT_RANGE": bad})
+    with pytest.raises(ConfigError, match="GATEWAY_ICE_PUBLIC_ADDRESS='gateway.example'"):
+        Settings.load({}, {"GATEWAY_ICE_PUBLIC_ADDRESS": "gateway.example"})
+
+
 def test_a_bad_value_that_holds_a_secret_is_named_without_it() -> None:
     with pytest.raises(ConfigError, match=r"GATEWAY_ICE_SERVERS=\(not shown") as refused:
         Settings.load({}, {"GATEWAY_ICE_SERVERS": '[{"urls": "turn:h", "credential": "pw-123"'})
