@@ -5,16 +5,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench soak chromium coturn container-tools clean
+.PHONY: run test bench soak chromium coturn fleet-tools container-tools clean
 
 run: $(STAMP)
 	$(BIN)/gateway serve
 
-test: $(STAMP) chromium coturn container-tools
+test: $(STAMP) chromium coturn fleet-tools container-tools
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(STAMP) fleet-tools
 	$(BIN)/python tests/bench/run.py
+	$(BIN)/python tests/bench/fleet_cost.py
 
 # Memory, descriptors and threads of a gateway as calls come and go (10 minutes; SOAK_ARGS="--minutes 60").
 soak: $(STAMP)
@@ -56,6 +57,11 @@ container-tools:
 	$(call debian_package,/usr/lib/podman/netavark,netavark,container)
 	$(call debian_package,/usr/sbin/iptables,iptables,container)
 	$(call debian_package,mmdebstrap,mmdebstrap,container)
+
+# The fleet tests start Debian's redis-server and haproxy themselves, in front of `gateway serve` replicas.
+fleet-tools:
+	$(call debian_package,redis-server,redis-server,fleet)
+	$(call debian_package,/usr/sbin/haproxy,haproxy,fleet)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

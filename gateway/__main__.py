@@ -60,9 +60,15 @@ def serve_main(args: argparse.Namespace) -> int:
     from gateway.lifecycle import serve
     from gateway.memory import collected_garbage
 
+    from gateway.fleet.registry import FleetUnavailable
+
     app = create_app(settings)
     app.cleanup_ctx.append(collected_garbage)  # a long-running process: see memory.py
-    asyncio.run(serve(app, settings.host, settings.port, settings.drain_s))
+    try:
+        asyncio.run(serve(app, settings.host, settings.port, settings.drain_s))
+    except FleetUnavailable as exc:
+        print(f"gateway: cannot join the fleet: {exc.reason} (GATEWAY_REDIS_URL)", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 DEFAULT_MODEL = "gemini-3.8-live"
-SECRET_FIELDS = ("gemini_api_key", "api_tokens", "ice_servers", "token_keys", "turn_secret")  # never shown
+SECRET_FIELDS = ("gemini_api_key", "api_tokens", "ice_servers", "token_keys", "turn_secret", "redis_url")  # never shown
 DEFAULT_INSTRUCTION = (
     "You are a friendly voice assistant on a live call. Answer briefly and naturally, "
     "in the caller's language, and let them interrupt you."
@@ -72,6 +72,7 @@ class Profile:
     local_barge_in: bool = False
     local_barge_in_threshold_dbfs: float = -35.0
     tools: tuple[dict[str, Any], ...] = ()
+    dtmf_to_model: bool = False  # each key the caller presses is also told to the model, as text
 
     def public(self) -> dict[str, Any]:
         """What a client may see of the profile (no instructions, no tool internals)."""
@@ -85,6 +86,7 @@ BUILTIN_PROFILES: dict[str, Profile] = {
         description="Phone agent: short answers, cuts itself off as soon as the caller talks",
         system_instruction=DEFAULT_INSTRUCTION + " You are on a phone line: keep every answer to one or two sentences.",
         local_barge_in=True,
+        dtmf_to_model=True,
     ),
 }
 
@@ -125,13 +127,33 @@ class Settings:
     idle_timeout_s: float = 600.0  # no caller speech and no model audio for this long ends the call
     connect_timeout_s: float = 30.0  # offer answered -> media flowing, else the call ends
     caller_grace_s: float = 30.0  # a vanished caller may resume within this window
-    caller_silence_s: float = 4.0  # no RTP and no data-channel message for this long = vanished
+    caller_silence_s: float = 10.0  # nothing at all from the caller's peer for this long = vanished (RTP alone: never)
     drain_s: float = 30.0  # on shutdown, calls get this long to finish
     max_body_bytes: int = 64 * 1024
     api_tokens: tuple[str, ...] = ()  # bearer tokens accepted on /v1 and /whip; empty = open
     call_rate_per_minute: float = 60.0  # calls (and resumes) one client may place a minute; 0 = no limit
     call_burst: int = 20  # ... and at once
     client_ip_header: str | None = None  # e.g. X-Forwarded-For, set by a proxy you run; else the peer address
+
+    # The server-side events stream, and calls remembered after they end.
+    events_backlog: int = 500  # events a call keeps for GET /v1/calls/<id>/events (the newest)
+    ended_call_s: float = 600.0  # an ended call's snapshot and events stay readable for this long
+    ended_calls: int = 1000  # ... for at most this many calls, the oldest forgotten first
+
+    # Fleet mode: replicas share a call registry in Redis and forward follow-ups to a call's owner.
+    redis_url: str | None = None  # e.g. redis://redis:6379/0; unset = one replica on its own
+    advertise_url: str | None = None  # how the other replicas reach this one; default http://<host>:<port>
+
+    @property
+    def fleet_url(self) -> str:
+        """This replica's internal URL, for the other replicas (fleet mode)."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        if self.host in ("0.0.0.0", "::", ""):
+            raise ConfigError("GATEWAY_ADVERTISE_URL is needed with GATEWAY_REDIS_URL when listening on every "
+                              "address: the other replicas must know where to reach this one")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     # Access (README "Access"): client tokens, per-call TURN credentials, browser origins. Checked below.
     token_keys: tuple[str, ...] = ()  # "KID:SECRET" keys for client tokens; the first signs, all verify
@@ -174,7 +196,10 @@ class Settings:
         config_file = values.get("config_file")
         if config_file is not None:
             values["profiles"] = load_profiles(config_file)
-        return cls(**values)
+        settings = cls(**values)
+        if settings.redis_url:
+            settings.fleet_url  # fails early when the other replicas could not reach this one
+        return settings
 
     def describe(self) -> dict[str, Any]:
         """The settings as loggable JSON, secrets masked."""
@@ -229,6 +254,8 @@ _ENV_FIELDS = (
     _EnvField("call_rate_per_minute", "GATEWAY_CALL_RATE_PER_MINUTE", "float"),
     _EnvField("call_burst", "GATEWAY_CALL_BURST", "int"),
     _EnvField("client_ip_header", "GATEWAY_CLIENT_IP_HEADER", "str"),
+    _EnvField("redis_url", "GATEWAY_REDIS_URL", "str"),
+    _EnvField("advertise_url", "GATEWAY_ADVERTISE_URL", "str"),
     _EnvField("token_keys", "GATEWAY_TOKEN_KEYS", "csv"),
     _EnvField("token_ttl_s", "GATEWAY_TOKEN_TTL_SECONDS", "float"),
     _EnvField("token_max_ttl_s", "GATEWAY_TOKEN_MAX_TTL_SECONDS", "float"),
@@ -236,6 +263,10 @@ _ENV_FIELDS = (
     _EnvField("turn_urls", "GATEWAY_TURN_URLS", "csv"),
     _EnvField("turn_ttl_s", "GATEWAY_TURN_TTL_SECONDS", "float"),
     _EnvField("allowed_origins", "GATEWAY_ALLOWED_ORIGINS", "csv"),
+    # The server-side events stream, and calls remembered after they end.
+    _EnvField("events_backlog", "GATEWAY_EVENTS_BACKLOG", "int"),
+    _EnvField("ended_call_s", "GATEWAY_ENDED_CALL_SECONDS", "float"),
+    _EnvField("ended_calls", "GATEWAY_ENDED_CALLS", "int"),
 )
 
 

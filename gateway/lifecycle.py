@@ -14,7 +14,7 @@ import signal
 
 from aiohttp import web
 
-from gateway.api.keys import CALLS
+from gateway.app import drain
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ async def serve(app: web.Application, host: str, port: int, drain_s: float) -> N
         await site.start()
         log.info("listening on %s", ", ".join(f"http://{a[0]}:{a[1]}" for a in runner.addresses))
         await stop.wait()
-        await app[CALLS].drain(drain_s, cut_short=hurry)
+        await drain(app, drain_s, cut_short=hurry)
         log.info("drained; stopping")
     finally:
         await runner.cleanup()

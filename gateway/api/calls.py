@@ -1,4 +1,4 @@
-"""The calls API (design.md section 4): create, resume, inspect, trickle and end calls."""
+"""The calls API (design.md section 4): create, resume, inspect, renegotiate, trickle and end calls."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from gateway.api.access import call_terms
 from gateway.api.bodies import json_object
 from gateway.api.keys import CALLS, SETTINGS
 from gateway.calls.call import Call
+from gateway.calls.ended import EndedCall
 from gateway.calls.peer import add_remote_candidates
 from gateway.errors import GatewayError
 from gateway.turn import ice_server_links, ice_servers
@@ -18,6 +19,7 @@ from gateway.turn import ice_server_links, ice_servers
 SDP = "application/sdp"
 JSON = "application/json"
 SDPFRAG = "application/trickle-ice-sdpfrag"
+RESUME_TOKEN = "Resume-Token"  # the SDP form's resume token, in the 201 and in a resume request
 
 routes = web.RouteTableDef()
 
@@ -51,7 +53,9 @@ async def whip(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/v1/calls/{call_id}")
 async def get_call(request: web.Request) -> web.StreamResponse:
-    call = request.app[CALLS].get(request.match_info["call_id"])
+    call = request.app[CALLS].lookup(request.match_info["call_id"])
+    if isinstance(call, EndedCall):
+        return web.json_response(call.snapshot)
     return web.json_response({**call.snapshot(), "metadata": call.metadata})
 
 
@@ -62,13 +66,17 @@ async def delete_call(request: web.Request) -> web.StreamResponse:
 
 
 @routes.patch("/v1/calls/{call_id}")
-async def trickle(request: web.Request) -> web.StreamResponse:
+async def update_call(request: web.Request) -> web.StreamResponse:
+    """Trickle ICE candidates (`application/trickle-ice-sdpfrag`) or a new offer (`application/sdp`: hold)."""
     call = request.app[CALLS].get(request.match_info["call_id"])
-    if request.content_type != SDPFRAG:
-        raise GatewayError(415, "unsupported_media_type", f"send {SDPFRAG}")
+    if request.content_type not in (SDPFRAG, SDP):
+        raise GatewayError(415, "unsupported_media_type", f"send {SDPFRAG} (trickle ICE) or {SDP} (a new offer)")
     if_match = request.headers.get("If-Match")
     if if_match not in (None, "*", _etag(call)):
         raise GatewayError(412, "precondition_failed", "the ETag does not match this call's session")
+    if request.content_type == SDP:
+        call, answer = await request.app[CALLS].renegotiate(call.id, await request.text())
+        return web.Response(status=200, text=answer, content_type=SDP, headers={"ETag": _etag(call)})
     if call.leg is None:
         raise GatewayError(409, "no_peer", "the call has no peer connection to add candidates to")
     await add_remote_candidates(call.leg.pc, await request.text())
@@ -76,11 +84,18 @@ async def trickle(request: web.Request) -> web.StreamResponse:
 
 
 async def _sdp_call(request: web.Request) -> web.StreamResponse:
+    """A new call, or with `?resume=<call_id>` and the Resume-Token header, a resume: the body is the offer."""
     offer = await request.text()
-    profile, metadata = call_terms(request, request.query.get("profile"), {})
-    call, answer = await request.app[CALLS].create(offer, profile)
-    call.metadata = metadata
-    headers = CIMultiDict({"Location": _location(call), "ETag": _etag(call)})
+    resume = request.query.get("resume")
+    if resume is None:
+        profile, metadata = call_terms(request, request.query.get("profile"), {})
+        call, answer = await request.app[CALLS].create(offer, profile)
+        call.metadata = metadata
+    elif not (token := request.headers.get(RESUME_TOKEN)):
+        raise GatewayError(400, "bad_request", f"a resume needs the {RESUME_TOKEN} header of the previous answer")
+    else:
+        call, answer = await request.app[CALLS].resume(resume, token, offer)
+    headers = CIMultiDict({"Location": _location(call), "ETag": _etag(call), RESUME_TOKEN: call.resume_token})
     for link in ice_server_links(ice_servers(request.app[SETTINGS], call.id)):  # WHIP: TURN for this caller
         headers.add("Link", link)
     return web.Response(status=201, text=answer, content_type=SDP, headers=headers)

@@ -11,19 +11,21 @@ import asyncio
 import logging
 import secrets
 import time
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Callable, Coroutine
 
 import numpy as np
-from aiortc import MediaStreamTrack, RTCPeerConnection
+from aiortc import MediaStreamTrack
 from google import genai
 
 from gateway.calls.conversation import Conversation
+from gateway.calls.dtmf import Key, Source, key_from_message
 from gateway.calls.events import EventChannel, text_of
-from gateway.calls.peer import apply_offer, create_answer, rtc_configuration
+from gateway.calls.handoff import MIGRATED, Handoff
+from gateway.calls.leg import Leg
 from gateway.calls.tools import ToolRelay
 from gateway.config import Profile, Settings
+from gateway.errors import GatewayError
 from gateway.live.errors import LiveFatalError
 from gateway.live.session import LiveSession
 from gateway.media.downlink import Downlink
@@ -31,7 +33,6 @@ from gateway.media.encoding import ENCODER_RATES, EncodingTrack
 from gateway.media.uplink import Uplink
 from gateway.media.vad import EnergyVad, VadConfig, VadEventKind
 from gateway.rtc import close_peer
-from gateway.turn import gateway_ice_servers
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +53,6 @@ class _Hangup(Exception):
     """Raised inside the call's TaskGroup to cancel everything it runs."""
 
 
-@dataclass
-class Leg:
-    """One peer connection of the call (the first, or one attached by a resume)."""
-
-    pc: RTCPeerConnection
-    codec: str
-    created_at: float
-    has_events: bool  # the offer negotiated a data channel
-    connected_at: float | None = None
-    uplink: Uplink | None = None
-
-
 class Call:
     def __init__(
         self,
@@ -73,24 +62,26 @@ class Call:
         *,
         on_ended: Callable[[Call], None] = lambda call: None,
         clock: Callable[[], float] = time.monotonic,
+        handoff: Handoff | None = None,
+        resume_token: str | None = None,
     ) -> None:
-        self.id = secrets.token_urlsafe(12)
+        """A new call, or one that goes on from another replica's `handoff` (resumed with `resume_token`)."""
+        self.id = handoff.call_id if handoff else secrets.token_urlsafe(12)
         self.profile = profile
         self.settings = settings
-        self.resume_token = secrets.token_urlsafe(24)
+        self.resume_token = resume_token or secrets.token_urlsafe(24)
         self.state = CallState.CONNECTING
         self.created_at = time.time()
+        self.ended_at: float | None = None
         self.end_reason: str | None = None
         self.metadata: dict[str, Any] = {}  # the caller's, from POST /v1/calls; shown by GET, never interpreted
         self.attachments = 0
         self._clock = clock
         self._started_at = clock()
         self._on_ended = on_ended
-        self.events = EventChannel(
-            self.id,
-            {"text": self._on_text, "ping": self._on_ping, "tool_result": self._on_tool_result, "hangup": self._on_hangup},
-            clock,
-        )
+        handlers = {"text": self._on_text, "ping": self._on_ping, "tool_result": self._on_tool_result,
+                    "dtmf": self._on_dtmf, "hangup": self._on_hangup}
+        self.events = EventChannel(self.id, handlers, clock, settings.events_backlog)
         self.tools = ToolRelay(self.events, lambda responses: self.live.send_tool_responses(responses), clock)
         self.conversation = Conversation(
             self.events, self.tools, local_barge_in=profile.local_barge_in, ready_event=self._ready_event, clock=clock
@@ -121,6 +112,17 @@ class Call:
         self._ended = asyncio.Event()
         self._caller_spoke_at = self._started_at  # with the model's last audio, for the idle timeout
         self._grace_until: float | None = None
+        if handoff is not None:
+            self._go_on_from(handoff)
+
+    def _go_on_from(self, handoff: Handoff) -> None:
+        """Start as a detached call of another replica's: its conversation, waiting for the caller's resume."""
+        self.created_at, self.metadata, self.attachments = handoff.created_at, dict(handoff.metadata), handoff.attachments
+        self.live.restore(handoff.live_handle, handoff.transcript)
+        self.events.history.restore(handoff.events)
+        self.state = CallState.DETACHED
+        self.conversation.muted = True
+        self._grace_until = self._clock() + self.settings.caller_grace_s
 
     # ----- lifecycle -----
 
@@ -160,18 +162,12 @@ class Call:
         offer cannot be answered.
         """
         await self._running.wait()
-        ice_servers = gateway_ice_servers(self.settings, self.id)  # with this call's own TURN credentials
-        pc = RTCPeerConnection(rtc_configuration(ice_servers, self.settings.ice_relay_only))
-        leg = Leg(pc=pc, codec="", created_at=self._clock(), has_events="m=application" in offer_sdp)
-        pc.on("track", lambda track: self._on_track(leg, track))
-        pc.on("datachannel", lambda channel: self.leg is leg and self.events.attach(channel))
-        pc.on("connectionstatechange", lambda: self._on_connection_state(leg))
-        try:
-            sender, leg.codec = await apply_offer(pc, offer_sdp)
-            answer = await create_answer(pc)
-        except BaseException:
-            await close_peer(pc)
-            raise
+        leg = Leg.open(self.settings, offer_sdp, self._clock(), self.id)
+        leg.pc.on("track", lambda track: self._on_track(leg, track))
+        leg.pc.on("datachannel", lambda channel: self.leg is leg and self.events.attach(channel))
+        leg.pc.on("connectionstatechange", lambda: self._on_connection_state(leg))
+        sender, answer = await leg.answer(offer_sdp, lambda key: self._on_key(key, "rfc4733"), self._talking,
+                                          clock=self._clock, call_id=self.id)
         # Only now, with an answer to give, touch the outbound audio: a failed offer leaves the call as it was.
         sender.replaceTrack(EncodingTrack(self._outbound_track(ENCODER_RATES[leg.codec]), leg.codec))
         previous, self.leg = self.leg, leg
@@ -183,6 +179,22 @@ class Call:
         self._grace_until = None
         self.attachments += 1
         log.info("call %s: peer connection %d answered (%s)", self.id, self.attachments, leg.codec)
+        return answer
+
+    async def renegotiate(self, offer_sdp: str) -> str:
+        """A new offer on the caller's current peer connection; returns the answer. A bridge sends one to put
+        the call on hold (`a=sendonly` or `a=inactive`: the uplink to Live is muted, the call stays) and off."""
+        async with self.attach_lock:
+            leg = self.leg
+            if self.ended or leg is None or self.state is CallState.DETACHED:
+                raise GatewayError(409, "no_peer", "the call has no peer connection to renegotiate")
+            was_on_hold = leg.on_hold
+            answer = await leg.reoffer(offer_sdp)
+        if leg.on_hold != was_on_hold:
+            log.info("call %s: %s", self.id, "on hold" if leg.on_hold else "off hold")
+            self.conversation.muted = leg.on_hold
+            if leg.on_hold and self.downlink is not None:
+                self.downlink.interrupt()  # nobody hears it; do not play a stale reply after the hold
         return answer
 
     def rotate_resume_token(self) -> None:
@@ -214,10 +226,13 @@ class Call:
         self._tg = None
         detached = self.state is CallState.DETACHED
         self.state = CallState.ENDED
-        self.events.send({"type": "ended", "reason": self.end_reason})
+        self.ended_at = time.time()
+        migrated = self.end_reason == MIGRATED  # the conversation goes on elsewhere: nothing has ended
+        if not migrated:
+            self.events.send({"type": "ended", "reason": self.end_reason})
         try:
             if self.leg is not None:
-                if self.leg.has_events and not detached:
+                if self.leg.has_events and not detached and not migrated:
                     await self._deliver_last_events()
                 await close_peer(self.leg.pc)
         finally:
@@ -269,16 +284,15 @@ class Call:
                     self.end("connect_timeout")
                 else:
                     self._detach("resumed peer connection never connected")
-            elif self.state is CallState.ACTIVE and self._caller_silent_for(now) > settings.caller_silence_s:
-                self._detach(f"no media or data from the caller for {settings.caller_silence_s:.0f} s")
+            elif self.state is CallState.ACTIVE and await self._caller_silent_for(now) > settings.caller_silence_s:
+                self._detach(f"nothing at all from the caller for {settings.caller_silence_s:.0f} s")
             self.tools.expire(now)
             self.conversation.refresh()
 
-    def _caller_silent_for(self, now: float) -> float:
-        leg = self.leg
-        assert leg is not None and leg.connected_at is not None
-        heard = max(leg.connected_at, self.events.last_activity, leg.uplink.last_frame_at if leg.uplink else 0.0)
-        return now - heard
+    async def _caller_silent_for(self, now: float) -> float:
+        """How long nothing at all came from the caller: no packet of any kind, no data-channel message."""
+        assert self.leg is not None
+        return min(await self.leg.silent_for(now), now - self.events.last_activity)
 
     # ----- caller side -----
 
@@ -300,8 +314,14 @@ class Call:
         leg.uplink = Uplink(track, self._on_caller_audio, call_id=self.id)
         self._spawn(leg.uplink.run(), "uplink")
 
+    def _talking(self) -> bool:
+        """Reply audio is being sent to the caller (the marker bit's talkspurts)."""
+        return self.downlink is not None and self.downlink.buffer.playing
+
     def _on_caller_audio(self, pcm16: bytes, captured_at: float) -> None:
-        """A chunk of caller audio, 16 kHz: to Live, and through the local VAD."""
+        """A chunk of caller audio, 16 kHz: to Live, and through the local VAD; nothing while on hold."""
+        if self.leg is not None and self.leg.on_hold:
+            return
         self.live.send_audio(pcm16, captured_at)
         for event in self._caller_vad.process(np.frombuffer(pcm16, dtype=np.int16)):
             if event.kind is VadEventKind.START:
@@ -312,7 +332,19 @@ class Call:
             self._caller_spoke_at = self._clock()
 
     def _on_text(self, event: dict[str, Any]) -> None:
-        text = text_of(event)
+        self._send_text(text_of(event))
+
+    def _on_dtmf(self, event: dict[str, Any]) -> None:
+        self._on_key(key_from_message(event), "control")
+
+    def _on_key(self, key: Key, source: Source) -> None:
+        """A key the caller pressed, whichever way it came: one `dtmf` event, and the model told if wanted."""
+        log.info("call %s: key %s (%s, %d ms)", self.id, key.digit, source, key.duration_ms)
+        self.events.send(key.event(source))
+        if self.profile.dtmf_to_model:
+            self._send_text(key.as_text())
+
+    def _send_text(self, text: str) -> None:
         if not self.live.send_text(text):
             self.events.error("busy", "too much input is waiting for the Live API; try again")
         self.live.expect_reply()
@@ -351,6 +383,8 @@ class Call:
             "duration_s": round(self._clock() - self._started_at, 3),
             "attachments": self.attachments,
             "end_reason": self.end_reason,
+            "ended_at": self.ended_at,
+            "on_hold": bool(leg and leg.on_hold),
             "uplink": leg.uplink.stats() if leg and leg.uplink else None,
             "downlink": self.downlink.stats() if self.downlink else None,
             "live": {**vars(self.live.stats), "handle": bool(self.live.handle),

@@ -1,4 +1,5 @@
-"""The session manager: every call of this process, from offer to hang-up, and the limits around them."""
+"""The session manager: every call of this process, from offer to hang-up, the limits around them, and the
+calls remembered for a while after they end."""
 
 from __future__ import annotations
 
@@ -6,11 +7,15 @@ import asyncio
 import hmac
 import logging
 from collections import Counter
+from collections.abc import Awaitable, Callable
 
 from google import genai
 
 from gateway.calls.call import Call, CallState
-from gateway.calls.peer import check_offer
+from gateway.calls.ended import EndedCall, EndedCalls
+from gateway.calls.handoff import MIGRATED, Handoff, handoff_of
+from gateway.calls.rtp import register_telephone_event
+from gateway.calls.sdp import check_offer
 from gateway.config import Settings
 from gateway.errors import GatewayError
 
@@ -31,6 +36,8 @@ class CallManager:
         self.ended_by_reason: Counter[str] = Counter()
         self.created_total = 0
         self._ended_counters: Counter[str] = Counter()
+        self.ended = EndedCalls(settings.ended_calls, settings.ended_call_s)
+        register_telephone_event()  # process-wide: aiortc learns telephone-event (see calls/rtp.py)
 
     def __len__(self) -> int:
         return len(self._calls)
@@ -42,10 +49,23 @@ class CallManager:
     def accepting(self) -> bool:
         return not self.draining and len(self._calls) < self.settings.max_calls
 
+    def holds(self, call_id: str) -> bool:
+        """Is this call in progress here?"""
+        call = self._calls.get(call_id)
+        return call is not None and not call.ended
+
     def get(self, call_id: str) -> Call:
+        """A call in progress; 404 for one that ended (even if remembered) or never existed."""
         call = self._calls.get(call_id)
         if call is None or call.ended:
             raise GatewayError(404, "call_not_found", f"no call {call_id!r} (it ended or never existed)")
+        return call
+
+    def lookup(self, call_id: str) -> Call | EndedCall:
+        """A call in progress (or ending), or one remembered after its end; 404 for any other."""
+        call = self._calls.get(call_id) or self.ended.get(call_id)
+        if call is None:
+            raise GatewayError(404, "call_not_found", f"no call {call_id!r} (it never existed, or ended long ago)")
         return call
 
     async def create(self, offer_sdp: str, profile_name: str | None) -> tuple[Call, str]:
@@ -84,10 +104,62 @@ class CallManager:
             call.rotate_resume_token()
         return call, answer
 
-    async def hang_up(self, call_id: str, reason: str = "hangup") -> None:
-        """End a call and wait until everything it held is released."""
-        self.get(call_id).end(reason)
+    async def adopt(self, handoff: Handoff, token: str, offer_sdp: str,
+                    claim: Callable[[], Awaitable[Handoff | None]]) -> Call:
+        """Go on here with another replica's call (that replica is gone or draining), detached until the
+        caller's resume (with `token` and `offer_sdp`) attaches to it.
+
+        Everything that could refuse the resume is checked before `claim()` makes this replica the call's
+        owner (it raises if another replica won, and may return a fresher handoff from the old owner).
+        """
+        check_offer(offer_sdp)
+        if not handoff.accepts(token):
+            raise GatewayError(403, "bad_resume_token", "the resume token is not valid for this call")
+        self._check_capacity()
+        profile = self.settings.profiles.get(handoff.profile)
+        if profile is None:
+            raise GatewayError(409, "unknown_profile", f"the call's profile {handoff.profile!r} is not known here")
+        handoff = await claim() or handoff
+        call = Call(profile, self.settings, self._client, on_ended=self._forget, handoff=handoff, resume_token=token)
+        self._calls[call.id] = call
+        self._tasks[call.id] = asyncio.create_task(call.run(), name=f"call-{call.id}")
+        log.info("call %s: taken over from another replica", call.id)
+        return call
+
+    def handoffs(self) -> dict[str, Handoff]:
+        """What another replica would need to go on with each call here, until it is over (remembered as
+        ended, or taken over by another replica)."""
+        return {call.id: handoff_of(call) for call in self._calls.values() if call.end_reason != MIGRATED}
+
+    def lost(self, call_id: str) -> Call | None:
+        """Another replica owns this call now: stop it here, without telling anyone it `ended`."""
+        call = self._calls.get(call_id)
+        if call is None or call.ended:
+            return None
+        call.end(MIGRATED)
+        call.events.history.cut_off()  # its event streams end here; their readers find it on its new replica
+        return call
+
+    async def release(self, call_id: str) -> Handoff | None:
+        """Another replica takes this call over: stop it here and give its final handoff."""
+        call = self.lost(call_id)
+        if call is None:
+            return None
         await self._finish(call_id)
+        return handoff_of(call, with_events=True)
+
+    async def renegotiate(self, call_id: str, offer_sdp: str) -> tuple[Call, str]:
+        """A new offer on a call's current peer connection (hold and its end); returns the answer SDP."""
+        check_offer(offer_sdp)
+        call = self.get(call_id)
+        return call, await call.renegotiate(offer_sdp)
+
+    async def hang_up(self, call_id: str, reason: str = "hangup") -> None:
+        """End a call and wait until everything it held is released; a call that already ended stays so."""
+        call = self.lookup(call_id)
+        if isinstance(call, Call):
+            call.end(reason)
+            await self._finish(call_id)
 
     async def drain(self, timeout_s: float, cut_short: asyncio.Event | None = None) -> None:
         """Stop taking calls; give those in progress up to `timeout_s` to end (less once `cut_short` is set),
@@ -139,3 +211,6 @@ class CallManager:
         self._tasks.pop(call.id, None)
         self.ended_by_reason[call.end_reason or "unknown"] += 1
         self._ended_counters.update(call.counters())
+        if call.end_reason != MIGRATED:  # a call another replica took over has not ended
+            snapshot = {**call.snapshot(), "metadata": call.metadata}
+            self.ended.remember(call.id, snapshot, tuple(call.events.history.messages))

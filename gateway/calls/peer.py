@@ -1,56 +1,28 @@
-"""The caller's WebRTC peer connection: offer checks, ICE configuration, answering, codec.
+"""The caller's WebRTC peer connection: ICE configuration, applying an offer (the first, or a re-offer on
+the same connection), answering, trickle ICE, and the RTP taps every gateway peer gets.
 
-aiortc's SDP parser fails with whatever its asserts and lookups raise (aiortc-notes 4.1), so an offer is
-checked for the basics first, and anything aiortc still rejects becomes a 400 or 422 here.
+Anything aiortc rejects in an offer becomes a 400 or 422 here (the text checks are in sdp.py).
 """
 
 from __future__ import annotations
 
 import logging
-import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from aiortc import (
-    RTCConfiguration,
-    RTCIceServer,
-    RTCPeerConnection,
-    RTCRtpSender,
-    RTCSessionDescription,
-)
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.exceptions import OperationError
 from aiortc.rtcconfiguration import RTCIceTransportPolicy
-from aiortc.sdp import SessionDescription, candidate_from_sdp
+from aiortc.sdp import candidate_from_sdp
 
+from gateway.calls.dtmf import Key
+from gateway.calls.rtp import TalkspurtMarker, TelephoneEventTap
+from gateway.calls.sdp import AudioPlan, OfferError, plan_audio, shape_answer
 from gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
 
-MAX_MEDIA_SECTIONS = 4
-# Sample rate of the PCM each codec's encoder takes (G.722 runs at 16 kHz though its RTP clock says 8 kHz).
-CODEC_RATES = {"opus": 48_000, "pcmu": 8_000, "pcma": 8_000, "g722": 16_000}
 NO_PORT_RETRY_AFTER_S = 5
-
-
-class OfferError(GatewayError):
-    """An offer we cannot answer: 400 (malformed) or 422 (well-formed but unusable)."""
-
-
-def check_offer(sdp: str) -> None:
-    """Reject what is plainly not a usable audio offer, before aiortc parses it."""
-    if not sdp.lstrip().startswith("v=0"):
-        raise OfferError(400, "malformed_sdp", "the offer is not SDP (it must start with 'v=0')")
-    kinds = re.findall(r"^m=(\w+) ", sdp, flags=re.MULTILINE)
-    if not kinds:
-        raise OfferError(400, "malformed_sdp", "the offer has no media sections")
-    if len(kinds) > MAX_MEDIA_SECTIONS:
-        raise OfferError(422, "too_many_media", f"the offer has {len(kinds)} media sections (at most 4)")
-    audio = kinds.count("audio")
-    if audio == 0:
-        raise OfferError(422, "no_audio", "the offer has no audio section")
-    if audio > 1:
-        raise OfferError(422, "too_many_audio", "the offer has more than one audio section (one is supported)")
-
 
 
 def rtc_configuration(ice_servers: Sequence[dict[str, Any]], relay_only: bool) -> RTCConfiguration:
@@ -61,15 +33,16 @@ def rtc_configuration(ice_servers: Sequence[dict[str, Any]], relay_only: bool) -
     )
 
 
-async def apply_offer(pc: RTCPeerConnection, sdp: str) -> tuple[RTCRtpSender, str]:
-    """Set the remote offer and answer audio send-receive; returns the audio sender (still without a track)
-    and the codec it will use. Raises OfferError for what aiortc refuses."""
+async def apply_offer(pc: RTCPeerConnection, sdp: str) -> tuple[RTCRtpTransceiver, AudioPlan]:
+    """Set the remote offer and answer audio send-receive; returns the audio transceiver (its sender still
+    without a track on a first offer) and the plan. Raises OfferError for what aiortc refuses."""
+    plan = plan_audio(sdp)
+    if not pc.getTransceivers():  # a first offer: narrow the codecs before aiortc negotiates them
+        pc.addTransceiver("audio", direction="sendrecv").setCodecPreferences(plan.preferences)
     try:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
     except OperationError:
-        raise OfferError(
-            422, "no_common_codec", "none of the offered audio codecs is supported (opus, PCMU, PCMA, G722)"
-        ) from None
+        raise OfferError(422, "no_common_codec", "none of the offered audio codecs can be used on this call") from None
     except Exception as exc:  # asserts, KeyError, ValueError...: whatever the parser tripped on
         raise OfferError(400, "malformed_sdp", f"the offer could not be parsed ({type(exc).__name__}: {exc})") from None
     audio = None
@@ -81,18 +54,7 @@ async def apply_offer(pc: RTCPeerConnection, sdp: str) -> tuple[RTCRtpSender, st
     if audio is None:
         raise OfferError(422, "no_audio", "the offer has no audio section")
     audio.direction = "sendrecv"  # the track is set on the sender once the answer exists (see Call.attach)
-    return audio.sender, _first_supported_codec(sdp)
-
-
-def _first_supported_codec(sdp: str) -> str:
-    """The codec aiortc will send with: the first offered one it supports, in the offer's order."""
-    for media in SessionDescription.parse(sdp).media:
-        if media.kind == "audio":
-            for codec in media.rtp.codecs:
-                name = codec.name.lower()
-                if name in CODEC_RATES and (name != "opus" or codec.clockRate == 48_000):
-                    return name
-    raise OfferError(422, "no_common_codec", "no audio codec could be negotiated")
+    return audio, plan
 
 
 async def create_answer(pc: RTCPeerConnection) -> str:
@@ -103,8 +65,15 @@ async def create_answer(pc: RTCPeerConnection) -> str:
         raise GatewayError(503, "no_media_port", "the gateway could not open a media port (its UDP port range is "
                            "all in use, or no TURN relay answered); try again later",
                            {"Retry-After": str(NO_PORT_RETRY_AFTER_S)})
-    return sdp
+    return shape_answer(sdp)
 
+
+def tap_audio(audio: RTCRtpTransceiver, plan: AudioPlan, on_key: Callable[[Key], None],
+              talking: Callable[[], bool]) -> None:
+    """DTMF in (when negotiated) and talkspurt marker bits out, on a newly answered peer connection (see rtp.py)."""
+    if plan.telephone_event is not None:
+        TelephoneEventTap(audio.receiver, plan.telephone_event, plan.clock_rate, on_key)
+    TalkspurtMarker(audio.sender.transport, talking)
 
 
 async def add_remote_candidates(pc: RTCPeerConnection, sdpfrag: str) -> int:

@@ -67,8 +67,13 @@ async def test_delete_ends_the_call_and_releases_everything(gateway: Gateway, ma
         async with http.delete(f"{gateway.url}/v1/calls/{caller.call_id}") as response:
             assert response.status == 204
         async with http.get(f"{gateway.url}/v1/calls/{caller.call_id}") as response:
+            assert response.status == 200, "an ended call is remembered"
+            ended = await response.json()
+        async with http.delete(f"{gateway.url}/v1/calls/{caller.call_id}") as response:
+            assert response.status == 204, "ending an ended call again is not an error"
+        async with http.delete(f"{gateway.url}/v1/calls/never-was") as response:
             assert response.status == 404
-            assert (await response.json())["error"]["code"] == "call_not_found"
+    assert (ended["state"], ended["end_reason"]) == ("ended", "hangup")
     assert len(gateway.calls) == 0
     await gateway.emulator.wait_for(lambda: not gateway.emulator.active(call_id=caller.call_id), timeout=5)
     caller.call_id = None  # already hung up

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-
 import aiohttp
 import pytest
+from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from gateway.calls.call import CallState
-from gateway.client.caller import CallRefused
+from gateway.client.caller import CallRefused, Microphone
 from gateway.client.signals import speech_like
+from gateway.media.track import PacedAudioTrack
 from tests.audio import best_match
 from tests.fixtures import Gateway, answered, until
+from tests.integration.phone import vanish
 from tests.integration.test_call import heard, say_and_hear_reply
 
 FAST_DETACH = {"caller_grace_s": 3.0, "caller_silence_s": 1.0}
@@ -54,9 +56,9 @@ async def test_a_vanished_caller_is_noticed_in_seconds_and_after_the_window_cann
     caller = await answered(make_caller())
     call = gateway.calls.get(caller.call_id)
 
-    # Vanish without a goodbye, as when a phone loses its network: no more RTP, no data-channel messages.
+    # Vanish without a goodbye, as when a phone loses its network: nothing at all comes from it any more.
     # aiortc's own consent checks would take 25-40 s; the gateway must notice well inside this wait.
-    caller.pc.getTransceivers()[0].sender.replaceTrack(None)
+    await vanish(caller.pc)
     await until(lambda: call.state is CallState.DETACHED, timeout=10)
 
     await until(lambda: call.ended, timeout=10)
@@ -65,3 +67,51 @@ async def test_a_vanished_caller_is_noticed_in_seconds_and_after_the_window_cann
         await caller.resume()
     assert (refused.value.status, refused.value.code) == (404, "call_not_found")
     caller.call_id = None
+
+
+async def sdp_offer_peer() -> RTCPeerConnection:
+    """A bridge-like peer: audio only, offered as application/sdp."""
+    pc = RTCPeerConnection()
+    pc.addTrack(PacedAudioTrack(Microphone(), 48_000))
+    await pc.setLocalDescription(await pc.createOffer())
+    return pc
+
+
+@pytest.mark.parametrize("settings", [FAST_DETACH], indirect=True)
+async def test_an_sdp_form_call_resumes_with_the_token_from_its_answers_header(
+    gateway: Gateway, no_leaks: None
+) -> None:
+    sdp = {"Content-Type": "application/sdp"}
+    first, second = await sdp_offer_peer(), await sdp_offer_peer()
+    try:
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{gateway.url}/v1/calls", data=first.localDescription.sdp, headers=sdp) as response:
+                assert response.status == 201
+                location, token = response.headers["Location"], response.headers["Resume-Token"]
+                await first.setRemoteDescription(RTCSessionDescription(sdp=await response.text(), type="answer"))
+            call = gateway.calls.get(location.rsplit("/", 1)[1])
+            await until(lambda: call.state is CallState.ACTIVE)
+            await first.close()
+            await until(lambda: call.state is CallState.DETACHED)
+
+            resume = f"{gateway.url}/v1/calls?resume={call.id}"
+            offer = second.localDescription.sdp
+            async with http.post(resume, data=offer, headers=sdp) as response:
+                assert (response.status, (await response.json())["error"]["code"]) == (400, "bad_request")
+            async with http.post(resume, data=offer, headers={**sdp, "Resume-Token": "forged"}) as response:
+                assert (response.status, (await response.json())["error"]["code"]) == (403, "bad_resume_token")
+            async with http.post(f"{gateway.url}/v1/calls?resume=never-was", data=offer,
+                                 headers={**sdp, "Resume-Token": token}) as response:
+                assert (response.status, (await response.json())["error"]["code"]) == (404, "call_not_found")
+            async with http.post(resume, data=offer, headers={**sdp, "Resume-Token": token}) as response:
+                assert response.status == 201 and response.content_type == "application/sdp"
+                assert response.headers["Location"] == location and response.headers["ETag"] == f'"{call.id}.2"'
+                assert response.headers["Resume-Token"] not in (token, "")
+                await second.setRemoteDescription(RTCSessionDescription(sdp=await response.text(), type="answer"))
+            await until(lambda: call.state is CallState.ACTIVE)
+            assert call.attachments == 2 and len(gateway.emulator.connections) == 1
+            async with http.delete(f"{gateway.url}{location}") as response:
+                assert response.status == 204
+    finally:
+        await first.close()
+        await second.close()

@@ -55,7 +55,8 @@ async def test_an_answered_call_whose_media_never_connects_is_ended(gateway: Gat
         # The answer is never applied: ICE never starts.
         await until(lambda: len(gateway.calls) == 0)
         async with http.get(f"{gateway.url}/v1/calls/{call_id}") as response:
-            assert response.status == 404
+            assert response.status == 200
+            assert (await response.json())["end_reason"] == "connect_timeout"
     assert gateway.calls.ended_by_reason["connect_timeout"] == 1
     await pc.close()
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from gateway.config import ConfigError, LiveBackend, Settings
+from gateway.config import BUILTIN_PROFILES, ConfigError, LiveBackend, Settings
 
 
 def test_environment_values_are_converted_and_flags_win() -> None:
@@ -34,6 +34,16 @@ def test_a_bad_value_names_its_variable() -> None:
 def test_secrets_are_masked_when_described() -> None:
     described = Settings.load({}, {"GEMINI_API_KEY": "k", "GATEWAY_API_TOKENS": "a,b"}).describe()
     assert described["gemini_api_key"] == described["api_tokens"] == "***"
+
+
+def test_fleet_mode_needs_an_advertised_url_when_listening_on_every_address() -> None:
+    env = {"GATEWAY_REDIS_URL": "redis://r:6379/0", "GATEWAY_HOST": "0.0.0.0"}
+    with pytest.raises(ConfigError, match="GATEWAY_ADVERTISE_URL"):
+        Settings.load({}, env)
+    settings = Settings.load({}, {**env, "GATEWAY_ADVERTISE_URL": "http://10.0.0.7:8080/"})
+    assert settings.fleet_url == "http://10.0.0.7:8080"
+    assert Settings.load({"port": 9000}, {"GATEWAY_REDIS_URL": "redis://r"}).fleet_url == "http://127.0.0.1:9000"
+    assert Settings.load({}, env | {"GATEWAY_ADVERTISE_URL": "http://x"}).describe()["redis_url"] == "***"
 
 
 def test_the_media_port_range_and_public_address_are_parsed_and_checked() -> None:
@@ -73,3 +83,13 @@ def test_access_secrets_are_masked_and_bad_access_settings_are_named_without_the
         with pytest.raises(ConfigError, match=re.escape(message)) as refused:
             Settings.load({}, env)
         assert secret not in str(refused.value)
+
+
+def test_phone_bridge_settings_have_their_defaults_and_variables() -> None:
+    defaults = Settings.load({}, {})
+    assert (defaults.caller_silence_s, defaults.events_backlog, defaults.ended_call_s, defaults.ended_calls) == (
+        10.0, 500, 600.0, 1000)
+    env = {"GATEWAY_EVENTS_BACKLOG": "50", "GATEWAY_ENDED_CALL_SECONDS": "60", "GATEWAY_ENDED_CALLS": "7"}
+    settings = Settings.load({}, env)
+    assert (settings.events_backlog, settings.ended_call_s, settings.ended_calls) == (50, 60.0, 7)
+    assert BUILTIN_PROFILES["phone"].dtmf_to_model and not BUILTIN_PROFILES["default"].dtmf_to_model

@@ -21,6 +21,7 @@ FORBIDDEN = {
     "calls": ("api", "client", "emulator"),
     "emulator": ("calls", "live", "api", "client"),
     "client": ("calls", "live", "api", "emulator"),
+    "fleet": ("api", "calls", "live", "media", "client", "emulator"),
 }
 
 
