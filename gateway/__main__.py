@@ -62,11 +62,14 @@ def serve_main(args: argparse.Namespace) -> int:
 
     from gateway.app import create_app
     from gateway.lifecycle import serve
+    from gateway.memory import collected_garbage
 
     from gateway.fleet.registry import FleetUnavailable
 
+    app = create_app(settings)
+    app.cleanup_ctx.append(collected_garbage)  # a long-running process: see memory.py
     try:
-        asyncio.run(serve(create_app(settings), settings.host, settings.port, settings.drain_s))
+        asyncio.run(serve(app, settings.host, settings.port, settings.drain_s))
     except FleetUnavailable as exc:
         print(f"gateway: cannot join the fleet: {exc.reason} (GATEWAY_REDIS_URL)", file=sys.stderr)
         return 1

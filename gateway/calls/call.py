@@ -23,14 +23,13 @@ from gateway.calls.dtmf import Key, Source, key_from_message
 from gateway.calls.events import EventChannel, text_of
 from gateway.calls.handoff import MIGRATED, Handoff
 from gateway.calls.leg import Leg
-from gateway.calls.sdp import CODEC_RATES
 from gateway.calls.tools import ToolRelay
 from gateway.config import Profile, Settings
 from gateway.errors import GatewayError
 from gateway.live.errors import LiveFatalError
 from gateway.live.session import LiveSession
 from gateway.media.downlink import Downlink
-from gateway.media.encoding import EncodingTrack
+from gateway.media.encoding import ENCODER_RATES, EncodingTrack
 from gateway.media.uplink import Uplink
 from gateway.media.vad import EnergyVad, VadConfig, VadEventKind
 from gateway.rtc import close_peer
@@ -167,7 +166,7 @@ class Call:
         sender, answer = await leg.answer(offer_sdp, lambda key: self._on_key(key, "rfc4733"), self._talking,
                                           clock=self._clock, call_id=self.id)
         # Only now, with an answer to give, touch the outbound audio: a failed offer leaves the call as it was.
-        sender.replaceTrack(EncodingTrack(self._outbound_track(CODEC_RATES[leg.codec]), leg.codec))
+        sender.replaceTrack(EncodingTrack(self._outbound_track(ENCODER_RATES[leg.codec]), leg.codec))
         previous, self.leg = self.leg, leg
         if previous is not None:
             self._spawn(close_peer(previous.pc), "close-previous-peer")

@@ -23,8 +23,6 @@ from aiortc.sdp import MediaDescription, SessionDescription
 from gateway.calls.rtp import TELEPHONE_EVENT
 from gateway.errors import GatewayError
 
-# Sample rate of the PCM each codec's encoder takes (G.722 runs at 16 kHz though its RTP clock says 8 kHz).
-CODEC_RATES = {"opus": 48_000, "pcmu": 8_000, "pcma": 8_000, "g722": 16_000}
 RTP_CLOCKS = {"opus": 48_000, "pcmu": 8_000, "pcma": 8_000, "g722": 8_000}
 FRAME_MS = 20
 OPUS_MONO = "stereo=0;sprop-stereo=0"  # the gateway's audio is mono both ways (RFC 7587 section 7.1)

@@ -16,14 +16,14 @@ from __future__ import annotations
 import ctypes
 import logging
 
-import av  # noqa: F401  (loads libavutil, so it is in the process's memory map)
+from gateway.media.native import loaded_library
 
 log = logging.getLogger(__name__)
 
 
 def use_one_ffmpeg_thread() -> bool:
     """Make FFmpeg's automatic thread counts 1 for this process. False (and a warning) if it could not."""
-    path = _loaded_libavutil()
+    path = loaded_library("libavutil")
     if path is None:
         log.warning("libavutil not found in /proc/self/maps: FFmpeg may start a thread pool per audio converter")
         return False
@@ -32,14 +32,3 @@ def use_one_ffmpeg_thread() -> bool:
     libavutil.av_cpu_count.restype = ctypes.c_int
     return libavutil.av_cpu_count() == 1
 
-
-def _loaded_libavutil() -> str | None:
-    try:
-        with open("/proc/self/maps") as maps:
-            for line in maps:
-                fields = line.split(maxsplit=5)
-                if len(fields) == 6 and "/libavutil" in fields[5]:
-                    return fields[5].strip()
-    except OSError:
-        pass
-    return None

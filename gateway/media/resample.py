@@ -20,14 +20,15 @@ UPSAMPLING_TAPS = 32
 
 
 # Every conversion the gateway runs, as (in_rate, out_rate, in_channels): the caller's decoded audio to Live's
-# 16 kHz (Opus 48 kHz stereo, G.711 8 kHz, G.722 16 kHz), and Live's 24 kHz to each codec's rate.
+# 16 kHz (Opus 48 kHz stereo, G.711 8 kHz, G.722 16 kHz), Live's 24 kHz to the rate of each codec's encoder
+# (G.711 8 kHz, G.722 16 kHz; Opus is encoded from 24 kHz as it is), and the emulator's 16 kHz to 24 kHz.
 CONVERSIONS = (
     (48000, 16000, 2),
     (8000, 16000, 1),
     (16000, 16000, 1),
-    (24000, 48000, 1),
     (24000, 8000, 1),
     (24000, 16000, 1),
+    (16000, 24000, 1),
 )
 
 
@@ -65,6 +66,14 @@ class StreamResampler:
         frame.sample_rate = self.in_rate
         return _join(self._resampler.resample(frame))
 
+    def process_frame(self, frame: av.AudioFrame) -> np.ndarray:
+        """`process` for a decoded frame (packed s16, in_rate, in_channels), converted as it is: libswresample
+        averages the channels itself, with no array made on the way in. Use one of the two per stream."""
+        if self._resampler is None:
+            return downmix(frame.to_ndarray().reshape(-1), self.in_channels)
+        frame.pts = None  # timing is the caller's business (gaps are filled with silence frames)
+        return _join(self._resampler.resample(frame))
+
     def flush(self) -> np.ndarray:
         """Return the output still inside the filter (the last `delay_s` of the stream) and start afresh."""
         if self._resampler is None:
@@ -89,6 +98,15 @@ def resample(samples: np.ndarray, in_rate: int, out_rate: int) -> np.ndarray:
     """Convert a whole int16 mono clip at once, the filter's tail included."""
     converter = StreamResampler(in_rate, out_rate)
     return np.concatenate((converter.process(samples), converter.flush()))
+
+
+def silence_like(frame: av.AudioFrame, samples: int) -> av.AudioFrame:
+    """A frame of digital silence in the format, layout and rate of `frame`."""
+    silent = av.AudioFrame.from_ndarray(
+        np.zeros((1, samples * len(frame.layout.channels)), dtype=np.int16), format="s16", layout=frame.layout.name
+    )
+    silent.sample_rate = frame.sample_rate
+    return silent
 
 
 def downmix(samples: np.ndarray, channels: int) -> np.ndarray:

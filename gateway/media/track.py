@@ -29,6 +29,15 @@ class FrameSource(Protocol):
         ...
 
 
+def audio_frame(samples: np.ndarray, sample_rate: int, pts: int) -> av.AudioFrame:
+    """A PyAV frame of int16 mono samples, pts counted in samples."""
+    frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+    frame.sample_rate = sample_rate
+    frame.pts = pts
+    frame.time_base = fractions.Fraction(1, sample_rate)
+    return frame
+
+
 class PacedAudioTrack(MediaStreamTrack):
     """s16 mono frames of frame_ms at sample_rate, paced by deadlines start + n x frame period.
 
@@ -54,7 +63,6 @@ class PacedAudioTrack(MediaStreamTrack):
         self.frame_samples = sample_rate * frame_ms // 1000
         self.call_id = call_id
         self._period_s = self.frame_samples / sample_rate
-        self._time_base = fractions.Fraction(1, sample_rate)
         self._source = source
         self._clock = clock
         self._sleep = sleep
@@ -65,6 +73,11 @@ class PacedAudioTrack(MediaStreamTrack):
         self.pacing_jitter_ms = Window()  # per frame: time recv() returns - its deadline
 
     async def recv(self) -> av.AudioFrame:
+        samples, pts = await self.next_samples()
+        return audio_frame(samples, self.sample_rate, pts)
+
+    async def next_samples(self) -> tuple[np.ndarray, int]:
+        """What recv() returns, as int16 samples and the pts of the first (for an encoder that takes arrays)."""
         if self.readyState != "live":
             raise MediaStreamError
         deadline = await self._wait_for_deadline()
@@ -72,13 +85,9 @@ class PacedAudioTrack(MediaStreamTrack):
             raise MediaStreamError
         now = self._clock()
         self.pacing_jitter_ms.add(1000 * (now - deadline))
-        samples = self._pull(now)
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = self.sample_rate
-        frame.pts = self._frames * self.frame_samples
-        frame.time_base = self._time_base
+        pts = self._frames * self.frame_samples
         self._frames += 1
-        return frame
+        return self._pull(now), pts
 
     def stats(self) -> dict:
         return {

@@ -12,11 +12,10 @@ from collections.abc import Callable
 from fractions import Fraction
 
 import av
-import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from gateway.media.resample import StreamResampler
+from gateway.media.resample import StreamResampler, silence_like
 from gateway.stats import Window
 
 logger = logging.getLogger(__name__)
@@ -102,14 +101,13 @@ class Uplink:
         rate, channels = frame.sample_rate, len(frame.layout.channels)
         if (rate, channels) != self._format:
             self._use_format(rate, channels)
-        samples = frame.to_ndarray().reshape(-1)
-        silence = self._missing_samples(frame, rate, samples.size // channels)
+        silence = self._missing_samples(frame, rate, frame.samples)
         if silence is None:
             self.dropped_frames += 1
             return
         if silence:
-            samples = np.concatenate((np.zeros(silence * channels, dtype=np.int16), samples))
-        self._pending += self._resampler.process(samples).tobytes()
+            self._pending += self._resampler.process_frame(silence_like(frame, silence)).tobytes()
+        self._pending += self._resampler.process_frame(frame).tobytes()
         self._emit(received_at, minimum_bytes=self._chunk_bytes)
 
     def _emit(self, received_at: float, minimum_bytes: int) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.bench import receive_path, report, scenarios
+from tests.bench import receive_path, replies, report, scenarios
 from tests.bench.procs import CpuSample, Server
 
 REPLY_S = 2.0  # whole replies
@@ -32,6 +32,7 @@ class Plan:
     ten_call_rounds: int
     stall_calls: int
     stall_turns: int
+    floor_steps: tuple[Any, ...]  # floor.Step: (calls, rounds, both sides together?)
 
 
 def progress(message: str) -> None:
@@ -72,7 +73,7 @@ async def latency(gateway: Server, plan: Plan, others: list[Server]) -> dict[str
     """
     url, before = gateway.url, CpuSample.take([gateway, *others])
     snapshots: list[dict[str, Any]] = []
-    e2e, event_ms, missing = [], [], 0
+    e2e, event_ms, onsets, missing = [], [], [], 0
     codecs = ["opus"] * plan.latency_rounds + ["pcmu"]
     for round_, codec in enumerate(codecs):
         progress(f"latency: round {round_ + 1}/{len(codecs)}, {plan.latency_calls} {codec} calls")
@@ -80,7 +81,8 @@ async def latency(gateway: Server, plan: Plan, others: list[Server]) -> dict[str
             seeds = [100 * (round_ * plan.latency_calls + i) for i in range(len(callers))]
             found = await asyncio.gather(*(_talk_then_barge_in(c, plan, seed) for c, seed in zip(callers, seeds)))
             snapshots += await scenarios.snapshots(url, callers)
-        for caller, barge_ins in zip(callers, found):
+        for caller, (heard, barge_ins) in zip(callers, found):
+            onsets += [reply.onset_ms for reply in heard if reply.onset_ms is not None]
             for barge_in in barge_ins:
                 event_ms.append(1000 * (barge_in.interrupted_at - barge_in.speech_at))
                 silent_after = scenarios.silence_after(caller, barge_in.speech_at)
@@ -101,6 +103,7 @@ async def latency(gateway: Server, plan: Plan, others: list[Server]) -> dict[str
         "cut_latency_ms": across(snapshots, "downlink", "cut_latency_ms"),
         "barge_in_e2e_ms": {**report.pooled(e2e), "not_found": missing},
         "interrupted_event_ms": report.pooled(event_ms),
+        "onset_ms": report.pooled(onsets),
         "caller_receive_path_ms": receive_path.delay_ms.summary(),
         "underruns": underruns(snapshots),
         "cpu_ms_per_s": CpuSample.take([gateway, *others]).rates_since(before),
@@ -108,9 +111,18 @@ async def latency(gateway: Server, plan: Plan, others: list[Server]) -> dict[str
     }
 
 
-async def _talk_then_barge_in(caller: Any, plan: Plan, seed: int) -> list[scenarios.BargeIn]:
+async def _talk_then_barge_in(caller: Any, plan: Plan, seed: int) -> tuple[list[replies.Reply],
+                                                                           list[scenarios.BargeIn]]:
+    """A barge-in that is never answered (an overloaded machine) is left out: the reply may have ended first."""
+    said = [scenarios.utterance(REPLY_S, seed + turn) for turn in range(plan.whole_replies)]
+    first_clip = len(caller.mic.clip_starts)
     await scenarios.whole_replies(caller, plan.whole_replies, REPLY_S, seed)
-    return await scenarios.barge_ins(caller, plan.barge_ins, BARGE_IN_S, seed + 50)
+    heard = replies.judge(caller, said, first_clip)
+    try:
+        return heard, await scenarios.barge_ins(caller, plan.barge_ins, BARGE_IN_S, seed + 50)
+    except TimeoutError:
+        progress("latency: a barge-in got no `interrupted` in time; left out")
+        return heard, []
 
 
 async def warm_up(gateway: Server) -> float:

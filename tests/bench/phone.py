@@ -1,6 +1,6 @@
 """The phone phase of `make bench`: baresip phones -> Janus's SIP plugin -> `gateway sip-bridge` -> a gateway.
 
-    .venv/bin/python tests/bench/run.py --phone      (this phase alone; `make bench` runs it last)
+    .venv/bin/python tests/bench/run.py --phases phone   (this phase alone; `make bench` runs it last)
 
 Every part is its own process: the emulator (burst), `gateway serve`, Debian's Janus 1.1.2 (with the SIP
 tests' loopback shim), `gateway sip-bridge` and one baresip per phone (with the paced ALSA shim). Rounds of
@@ -34,12 +34,6 @@ from tests.sip.programs import Janus, compile_shim  # noqa: E402
 SEED = 1
 CALL_S = 10.0  # each phone's WAV: the utterance 1 s in, then silence; baresip hangs up when it ends
 ROUNDS = ((1, 3), (5, 2))  # (concurrent calls, rounds)
-
-
-async def alone(log_dir: Path) -> dict[str, Any]:
-    """The phone phase on its own (run.py --phone)."""
-    async with Processes(log_dir) as procs:
-        return {"phone": await phone_phase(procs, log_dir / "phone")}
 
 
 async def phone_phase(procs: Processes, folder: Path) -> dict[str, Any]:

@@ -227,8 +227,15 @@ class Processes:
 
     async def echo(self) -> Server:
         """The bare aiortc echo server (echo_server.py), the CPU baseline."""
+        return await self._bare_server("echo")
+
+    async def parrot(self) -> Server:
+        """The bare aiortc parrot (parrot_server.py), the floor."""
+        return await self._bare_server("parrot")
+
+    async def _bare_server(self, name: str) -> Server:
         port = free_port()
-        return await self._http_server("echo", [sys.executable, str(BENCH_DIR / "echo_server.py"), "--port", str(port)],
+        return await self._http_server(name, [sys.executable, str(BENCH_DIR / f"{name}_server.py"), "--port", str(port)],
                                        port, {})
 
     async def program(self, name: str, command: list[str], *, stdout: int | None = None) -> Server:

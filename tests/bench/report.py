@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from gateway.stats import percentiles
+from tests.bench.procs import OTHERS
 
 Summary = dict[str, Any]  # a Window.summary(): count, p50, p95, p99
 
@@ -62,10 +63,19 @@ def ms(summary: Summary, *keys: str) -> str:
 QUIET_MS_PER_S = 100  # CPU of processes not ours (of 1000 per core) above which the figures are suspect
 
 
-def rows_for(results: dict[str, Any]) -> list[Row]:
-    """Every figure next to its target; those without a target are printed for information."""
-    return [_machine_row(results), _speed_row(results), *_uplink_rows(results["latency"]), *_downlink_rows(results),
-            *_load_rows(results["load"]), *_memory_rows(results)]
+def rows_for(results: dict[str, Any], phase_rows: dict[str, Callable[[Any], list[Row]]]) -> list[Row]:
+    """Every figure next to its target, phase by phase; those without a target are printed for information."""
+    rows = [_machine_row(results), _speed_row(results)]
+    for name, rows_of in phase_rows.items():
+        if name in results and "error" in results[name]:
+            rows.append(Row(f"{name}: no figures", results[name]["error"]))
+        elif name in results:
+            rows += rows_of(results[name])
+    return rows
+
+
+def latency_rows(lat: dict[str, Any]) -> list[Row]:
+    return [*_uplink_rows(lat), *_downlink_rows(lat)]
 
 
 def _uplink_rows(lat: dict[str, Any]) -> list[Row]:
@@ -81,11 +91,10 @@ def _uplink_rows(lat: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def _downlink_rows(results: dict[str, Any]) -> list[Row]:
-    lat, stall = results["latency"], results["stall"]
+def _downlink_rows(lat: dict[str, Any]) -> list[Row]:
     start, prebuffer, cut = lat["start_latency_ms"], lat["prebuffer_ms"], lat["cut_latency_ms"]
     start_ok = None if start["p50"] is None else start["p50"] <= prebuffer["max"] + 5
-    burst, ten = lat["underruns"], results["load"]["alone_10"]["underruns"]
+    burst = lat["underruns"]
     return [
         Row("downlink: reply's first chunk in -> its first sample played, p50/p95 (burst)", ms(start, "p50", "p95"),
             f"p50 <= prebuffer + 5 = {prebuffer['max'] + 5:.0f} ms", check(start_ok)),
@@ -101,18 +110,26 @@ def _downlink_rows(results: dict[str, Any]) -> list[Row]:
             ms(lat["interrupted_event_ms"], "p50", "p95")),
         Row("  aiortc receive path, RTP in -> decoded frame (caller; the gateway's uplink is alike), p50/p95",
             ms(lat["caller_receive_path_ms"], "p50", "p95")),
+        Row("reply onset at the caller: utterance ends -> first reply sample heard, p50/p95",
+            ms(lat["onset_ms"], "p50", "p95")),
         Row("underruns inside replies, burst (latency scenario)", _underruns(burst), "0",
             check(burst["underruns"] == 0)),
-        Row("underruns inside replies, burst, 10 concurrent calls", _underruns(ten), "0", check(ten["underruns"] == 0)),
+    ]
+
+
+def stall_rows(stall: dict[str, Any]) -> list[Row]:
+    return [
         Row("underruns inside replies, stall", _underruns(stall["underruns"])),
         Row("prebuffer after the stall run, worst call", f"{stall['prebuffer_ms']['max']:.1f} ms"),
     ]
 
 
-def _load_rows(load: dict[str, Any]) -> list[Row]:
+def load_rows(load: dict[str, Any]) -> list[Row]:
     ten, shared = load["alone_10"], load["side_by_side"]["10"]
     jitter = ten["pacing_jitter_ms"]
     rows = [
+        Row("underruns inside replies, burst, 10 concurrent calls", _underruns(ten["underruns"]), "0",
+            check(ten["underruns"]["underruns"] == 0)),
         Row("pacing jitter, 10 concurrent calls (gateway on its own CPU), p50/p99", ms(jitter, "p50", "p99"),
             "p99 <= 5 ms", check(None if jitter["p99"] is None else jitter["p99"] <= 5)),
         Row("pacing jitter, 10 calls, no CPU of its own (+ 10 echo calls, 20 callers), p50/p99",
@@ -131,39 +148,47 @@ def _load_rows(load: dict[str, Any]) -> list[Row]:
                 f"{figures['ratio']:.2f} ({figures['round_ratio_min']:.2f}-{figures['round_ratio_max']:.2f})",
                 "<= 1.20", check(figures["ratio"] <= 1.2)),
         ]
-    return rows
+    return rows + _memory_rows(load["memory"])
 
 
-def _memory_rows(results: dict[str, Any]) -> list[Row]:
-    mem = results["memory"]
-    rows = [
+def _memory_rows(mem: dict[str, Any]) -> list[Row]:
+    return [
         Row("gateway memory per call (RSS with 10 calls - idle) / 10", f"{mem['per_call_mib']:.1f} MiB",
             "info (Pipecat ~12.5, bare aiortc ~1 MiB)"),
         Row("gateway RSS: idle after warm-up / 10 calls / after they ended / after 10 more",
             f"{mem['idle_mib']:.0f} / {mem['calls_10_mib']:.0f} / {mem['after_mib']:.0f} / "
             f"{mem['after_second_10_mib']:.0f} MiB"),
     ]
-    for row in results["resampler"]:
-        rows.append(Row(f"resampler {row['conversion']}: stop band near / far (delay, CPU per 20 ms)",
-                        f"{_db(row['reject_near_db'])} / {_db(row['reject_far_db'])} dB "
-                        f"({row['delay_ms']} ms, {row['cpu_us']} us)"))
-    return rows
+
+
+def resampler_rows(resampler: list[dict[str, Any]]) -> list[Row]:
+    return [Row(f"resampler {row['conversion']}: stop band near / far (delay, CPU per 20 ms)",
+                f"{_db(row['reject_near_db'])} / {_db(row['reject_far_db'])} dB "
+                f"({row['delay_ms']} ms, {row['cpu_us']} us)") for row in resampler]
 
 
 def _machine_row(results: dict[str, Any]) -> Row:
     """Whether something else loaded the machine while we measured (it skews CPU, pacing and latency)."""
-    load = results["load"]
-    phases = {"latency": results["latency"], "stall": results["stall"], "10 alone": load["alone_10"],
-              **{f"{n} side by side": figures for n, figures in load["side_by_side"].items()}}
-    others = {name: figures["cpu_ms_per_s"]["other processes"] for name, figures in phases.items()}
+    others = dict(_others(results, ""))
+    if not others:
+        return Row("other processes on the machine while measuring", "not measured")
     worst = max(others, key=others.__getitem__)
     return Row("other processes on the machine while measuring, worst phase (CPU ms per s)",
                f"{others[worst]:.0f} ({worst})", f"< {QUIET_MS_PER_S}: a quiet machine",
                "OK" if others[worst] < QUIET_MS_PER_S else "BUSY")
 
 
+def _others(figures: Any, where: str) -> Iterable[tuple[str, float]]:
+    """(where, CPU ms per s of processes not ours) for every CPU window in the figures."""
+    if isinstance(figures, dict):
+        if OTHERS in figures.get("cpu_ms_per_s", {}):
+            yield where, figures["cpu_ms_per_s"][OTHERS]
+        for key, value in figures.items():
+            yield from _others(value, f"{where}.{key}".lstrip("."))
+
+
 def _speed_row(results: dict[str, Any]) -> Row:
-    speed = results["machine_speed_ms"]
+    speed = list(results["machine_speed_ms"].values())
     return Row("machine speed: CPU ms for a fixed piece of Python work, before each phase (min-max)",
                f"{min(speed):.0f}-{max(speed):.0f} ms", "info: lower is faster; compare runs by it")
 

@@ -1,3 +1,6 @@
+from fractions import Fraction
+
+import av
 import numpy as np
 import pytest
 
@@ -6,6 +9,7 @@ from gateway.media.resample import CONVERSIONS, StreamResampler
 AMPLITUDE = 16384  # -6 dBFS
 DOWNSAMPLING = [(i, o, c) for i, o, c in CONVERSIONS if o < i]
 UPSAMPLING = [(i, o, c) for i, o, c in CONVERSIONS if o > i]
+UPLINK = [(i, o, c) for i, o, c in CONVERSIONS if o == 16000 and i != 24000]  # aiortc's decoded audio to Live's
 FAR_STOP_HZ = {(48000, 16000): 12000, (24000, 8000): 5000, (24000, 16000): 10000}
 
 
@@ -108,6 +112,24 @@ def test_stereo_is_averaged_to_mono():
     assert amplitude == pytest.approx(AMPLITUDE / 2, rel=0.01)
     opposite = np.stack([left, -left], axis=1).reshape(-1)
     assert np.max(np.abs(in_chunks_of_20ms(48000, 16000, 2, opposite))) <= 1
+
+
+@pytest.mark.parametrize("in_rate,out_rate,channels", UPLINK)
+def test_decoded_frames_convert_like_arrays(in_rate, out_rate, channels):
+    """The uplink hands aiortc's frames to the converter as they are; the result is the array path's."""
+    rng = np.random.default_rng(2)
+    left = rng.integers(-12000, 12000, in_rate // 2, dtype=np.int16)
+    samples = np.stack([left, left // 2], axis=1).reshape(-1) if channels == 2 else left
+    layout, chunk = ("stereo" if channels == 2 else "mono"), in_rate // 50 * channels
+    by_frame, converter = [], StreamResampler(in_rate, out_rate, channels)
+    for start in range(0, samples.size, chunk):
+        frame = av.AudioFrame.from_ndarray(samples[start : start + chunk].reshape(1, -1), format="s16", layout=layout)
+        frame.sample_rate, frame.pts, frame.time_base = in_rate, start // channels, Fraction(1, in_rate)
+        by_frame.append(converter.process_frame(frame))
+    by_frame = np.concatenate(by_frame + [converter.flush()])
+    by_array = in_chunks_of_20ms(in_rate, out_rate, channels, samples)
+    assert by_frame.size == by_array.size
+    assert np.max(np.abs(by_frame.astype(np.int32) - by_array)) <= 1
 
 
 def test_same_rate_mono_passes_through_unchanged():
