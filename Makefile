@@ -5,16 +5,17 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 
-.PHONY: run test bench soak chromium coturn clean
+.PHONY: run test bench soak chromium coturn fleet-tools container-tools sip-tools clean
 
 run: $(STAMP)
 	$(BIN)/gateway serve
 
-test: $(STAMP) chromium coturn
+test: $(STAMP) chromium coturn fleet-tools container-tools sip-tools
 	$(BIN)/pytest
 
-bench: $(STAMP)
+bench: $(STAMP) fleet-tools sip-tools
 	$(BIN)/python tests/bench/run.py
+	$(BIN)/python tests/bench/fleet_cost.py
 
 # Memory, descriptors and threads of a gateway as calls come and go (10 minutes; SOAK_ARGS="--minutes 60").
 soak: $(STAMP)
@@ -47,6 +48,28 @@ chromium:
 # The TURN tests start /usr/bin/turnserver themselves.
 coturn:
 	$(call debian_package,turnserver,coturn,TURN)
+
+# The container tests build the image with Debian's podman (rootful, runc) on a base made by mmdebstrap;
+# netavark and iptables publish the container's ports.
+container-tools:
+	$(call debian_package,podman,podman,container)
+	$(call debian_package,runc,runc,container)
+	$(call debian_package,/usr/lib/podman/netavark,netavark,container)
+	$(call debian_package,/usr/sbin/iptables,iptables,container)
+	$(call debian_package,mmdebstrap,mmdebstrap,container)
+
+# The fleet tests start Debian's redis-server and haproxy themselves, in front of `gateway serve` replicas.
+fleet-tools:
+	$(call debian_package,redis-server,redis-server,fleet)
+	$(call debian_package,/usr/sbin/haproxy,haproxy,fleet)
+
+# The SIP tests drive Janus (SIP plugin, WebSocket transport), a baresip phone and SIPp, and build two small
+# LD_PRELOAD shims with gcc.
+sip-tools:
+	$(call debian_package,janus,janus,SIP)
+	$(call debian_package,baresip,baresip-core,SIP)
+	$(call debian_package,sipp,sip-tester,SIP)
+	$(call debian_package,gcc,gcc libc6-dev,SIP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info

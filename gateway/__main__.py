@@ -1,8 +1,9 @@
-"""Command line: `gateway serve | emulator | call | loadtest` (design.md section 6a)."""
+"""Command line: `gateway serve | emulator | call | loadtest | sip-bridge` (design.md section 6a)."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from pathlib import Path
@@ -22,12 +23,14 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--config", type=Path, dest="config_file", help="TOML file of profiles (GATEWAY_CONFIG)")
     serve.add_argument("--log-level", help="DEBUG, INFO, WARNING... (GATEWAY_LOG_LEVEL, default INFO)")
 
+    from gateway.bridges import cli as bridge_cli
     from gateway.client import cli as client_cli
     from gateway.emulator import cli as emulator_cli
 
     emulator_cli.add_arguments(commands.add_parser("emulator", help="run the Live API emulator alone"))
     client_cli.add_call_arguments(commands.add_parser("call", help="place a call from the command line"))
     client_cli.add_loadtest_arguments(commands.add_parser("loadtest", help="many calls at once, with a summary"))
+    bridge_cli.add_arguments(commands.add_parser("sip-bridge", help="connect Janus's SIP plugin to a gateway"))
 
     args = parser.parse_args(argv)
     match args.command:
@@ -39,6 +42,8 @@ def main(argv: list[str] | None = None) -> int:
             return client_cli.run_call(args)
         case "loadtest":
             return client_cli.run_loadtest(args)
+        case "sip-bridge":
+            return bridge_cli.run(args)
     return 2
 
 
@@ -55,12 +60,16 @@ def serve_main(args: argparse.Namespace) -> int:
                     "Live API emulator. Replies are your own voice, played back.")
     log.info("settings: %s", settings.describe())
 
-    from aiohttp import web
-
     from gateway.app import create_app
+    from gateway.lifecycle import serve
 
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=settings.drain_s + 5,
-                print=lambda line: log.info(line.strip("= \n")))
+    from gateway.fleet.registry import FleetUnavailable
+
+    try:
+        asyncio.run(serve(create_app(settings), settings.host, settings.port, settings.drain_s))
+    except FleetUnavailable as exc:
+        print(f"gateway: cannot join the fleet: {exc.reason} (GATEWAY_REDIS_URL)", file=sys.stderr)
+        return 1
     return 0
 
 

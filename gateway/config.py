@@ -7,6 +7,7 @@ from the variables the google-genai SDK itself reads (GEMINI_API_KEY / GOOGLE_AP
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import tomllib
@@ -16,11 +17,15 @@ from pathlib import Path
 from typing import Any, Mapping
 
 DEFAULT_MODEL = "gemini-3.8-live"
-SECRET_FIELDS = ("gemini_api_key", "api_tokens", "ice_servers", "token_keys", "turn_secret")  # never shown
+SECRET_FIELDS = ("gemini_api_key", "api_tokens", "ice_servers", "token_keys", "turn_secret", "redis_url")  # never shown
 DEFAULT_INSTRUCTION = (
     "You are a friendly voice assistant on a live call. Answer briefly and naturally, "
     "in the caller's language, and let them interrupt you."
 )
+
+
+# Codecs the gateway speaks; a profile's `codecs` orders them for the offers the gateway makes itself.
+CODECS = ("opus", "g722", "pcmu", "pcma")
 
 
 class ConfigError(ValueError):
@@ -71,6 +76,7 @@ class Profile:
     local_barge_in: bool = False
     local_barge_in_threshold_dbfs: float = -35.0
     tools: tuple[dict[str, Any], ...] = ()
+    codecs: tuple[str, ...] = CODECS  # offered in this order when the gateway makes the offer (a dialled phone)
     dtmf_to_model: bool = False  # each key the caller presses is also told to the model, as text
 
     def public(self) -> dict[str, Any]:
@@ -80,11 +86,19 @@ class Profile:
 
 BUILTIN_PROFILES: dict[str, Profile] = {
     "default": Profile(name="default", description="General voice assistant"),
+    # Tuned for 8 kHz G.711 callers behind a SIP bridge: phone lines carry noise and the handset's echo of
+    # the model's own voice, which must neither start a turn nor cut a reply; first syllables arrive softened
+    # by narrowband codecs; G.711 first, which no trunk has to transcode.
     "phone": Profile(
         name="phone",
         description="Phone agent: short answers, cuts itself off as soon as the caller talks",
-        system_instruction=DEFAULT_INSTRUCTION + " You are on a phone line: keep every answer to one or two sentences.",
+        system_instruction=DEFAULT_INSTRUCTION + (
+            " You are on a phone line: keep every answer to one or two sentences, say numbers digit by digit,"
+            " and never use lists or formatting."),
+        vad=VadProfile(start_sensitivity="low", prefix_padding_ms=100),
         local_barge_in=True,
+        local_barge_in_threshold_dbfs=-30.0,
+        codecs=("pcmu", "pcma", "g722"),
         dtmf_to_model=True,
     ),
 }
@@ -117,12 +131,15 @@ class Settings:
     ice_servers: tuple[dict[str, Any], ...] = ()  # RTCIceServer dicts; none by default (no STUN lookups)
     ice_addresses: tuple[str, ...] = ()  # local addresses for host candidates; empty = every interface
     ice_relay_only: bool = False
+    ice_port_range: range | None = None  # UDP ports for host candidates; None = any the kernel picks
+    ice_public_address: str | None = None  # 1:1 NAT: the address callers reach, advertised in host candidates
 
     # Limits and lifecycle.
     max_calls: int = 100
     max_call_s: float = 4 * 3600.0
     idle_timeout_s: float = 600.0  # no caller speech and no model audio for this long ends the call
     connect_timeout_s: float = 30.0  # offer answered -> media flowing, else the call ends
+    answer_timeout_s: float = 120.0  # the gateway's own offer (a dialled phone) unanswered this long: the call ends
     caller_grace_s: float = 30.0  # a vanished caller may resume within this window
     caller_silence_s: float = 10.0  # nothing at all from the caller's peer for this long = vanished (RTP alone: never)
     drain_s: float = 30.0  # on shutdown, calls get this long to finish
@@ -136,6 +153,21 @@ class Settings:
     events_backlog: int = 500  # events a call keeps for GET /v1/calls/<id>/events (the newest)
     ended_call_s: float = 600.0  # an ended call's snapshot and events stay readable for this long
     ended_calls: int = 1000  # ... for at most this many calls, the oldest forgotten first
+
+    # Fleet mode: replicas share a call registry in Redis and forward follow-ups to a call's owner.
+    redis_url: str | None = None  # e.g. redis://redis:6379/0; unset = one replica on its own
+    advertise_url: str | None = None  # how the other replicas reach this one; default http://<host>:<port>
+
+    @property
+    def fleet_url(self) -> str:
+        """This replica's internal URL, for the other replicas (fleet mode)."""
+        if self.advertise_url:
+            return self.advertise_url.rstrip("/")
+        if self.host in ("0.0.0.0", "::", ""):
+            raise ConfigError("GATEWAY_ADVERTISE_URL is needed with GATEWAY_REDIS_URL when listening on every "
+                              "address: the other replicas must know where to reach this one")
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     # Access (README "Access"): client tokens, per-call TURN credentials, browser origins. Checked below.
     token_keys: tuple[str, ...] = ()  # "KID:SECRET" keys for client tokens; the first signs, all verify
@@ -178,7 +210,10 @@ class Settings:
         config_file = values.get("config_file")
         if config_file is not None:
             values["profiles"] = load_profiles(config_file)
-        return cls(**values)
+        settings = cls(**values)
+        if settings.redis_url:
+            settings.fleet_url  # fails early when the other replicas could not reach this one
+        return settings
 
     def describe(self) -> dict[str, Any]:
         """The settings as loggable JSON, secrets masked."""
@@ -191,6 +226,8 @@ class Settings:
                 value = sorted(value)
             elif isinstance(value, Path):
                 value = str(value)
+            elif isinstance(value, range):
+                value = f"{value.start}-{value[-1]}"
             out[f.name] = value
         return out
 
@@ -199,7 +236,7 @@ class Settings:
 class _EnvField:
     name: str
     env: str
-    kind: str  # str | int | float | bool | path | csv | json
+    kind: str  # str | int | float | bool | path | csv | json | port_range | ip
 
 
 _ENV_FIELDS = (
@@ -217,10 +254,13 @@ _ENV_FIELDS = (
     _EnvField("ice_servers", "GATEWAY_ICE_SERVERS", "json"),
     _EnvField("ice_addresses", "GATEWAY_ICE_ADDRESSES", "csv"),
     _EnvField("ice_relay_only", "GATEWAY_ICE_RELAY_ONLY", "bool"),
+    _EnvField("ice_port_range", "GATEWAY_ICE_PORT_RANGE", "port_range"),
+    _EnvField("ice_public_address", "GATEWAY_ICE_PUBLIC_ADDRESS", "ip"),
     _EnvField("max_calls", "GATEWAY_MAX_CALLS", "int"),
     _EnvField("max_call_s", "GATEWAY_MAX_CALL_SECONDS", "float"),
     _EnvField("idle_timeout_s", "GATEWAY_IDLE_TIMEOUT_SECONDS", "float"),
     _EnvField("connect_timeout_s", "GATEWAY_CONNECT_TIMEOUT_SECONDS", "float"),
+    _EnvField("answer_timeout_s", "GATEWAY_ANSWER_TIMEOUT_SECONDS", "float"),
     _EnvField("caller_grace_s", "GATEWAY_CALLER_GRACE_SECONDS", "float"),
     _EnvField("caller_silence_s", "GATEWAY_CALLER_SILENCE_SECONDS", "float"),
     _EnvField("drain_s", "GATEWAY_DRAIN_SECONDS", "float"),
@@ -229,6 +269,12 @@ _ENV_FIELDS = (
     _EnvField("call_rate_per_minute", "GATEWAY_CALL_RATE_PER_MINUTE", "float"),
     _EnvField("call_burst", "GATEWAY_CALL_BURST", "int"),
     _EnvField("client_ip_header", "GATEWAY_CLIENT_IP_HEADER", "str"),
+    _EnvField("redis_url", "GATEWAY_REDIS_URL", "str"),
+    _EnvField("advertise_url", "GATEWAY_ADVERTISE_URL", "str"),
+    # The server-side events stream, and calls remembered after they end.
+    _EnvField("events_backlog", "GATEWAY_EVENTS_BACKLOG", "int"),
+    _EnvField("ended_call_s", "GATEWAY_ENDED_CALL_SECONDS", "float"),
+    _EnvField("ended_calls", "GATEWAY_ENDED_CALLS", "int"),
     _EnvField("token_keys", "GATEWAY_TOKEN_KEYS", "csv"),
     _EnvField("token_ttl_s", "GATEWAY_TOKEN_TTL_SECONDS", "float"),
     _EnvField("token_max_ttl_s", "GATEWAY_TOKEN_MAX_TTL_SECONDS", "float"),
@@ -236,10 +282,6 @@ _ENV_FIELDS = (
     _EnvField("turn_urls", "GATEWAY_TURN_URLS", "csv"),
     _EnvField("turn_ttl_s", "GATEWAY_TURN_TTL_SECONDS", "float"),
     _EnvField("allowed_origins", "GATEWAY_ALLOWED_ORIGINS", "csv"),
-    # The server-side events stream, and calls remembered after they end.
-    _EnvField("events_backlog", "GATEWAY_EVENTS_BACKLOG", "int"),
-    _EnvField("ended_call_s", "GATEWAY_ENDED_CALL_SECONDS", "float"),
-    _EnvField("ended_calls", "GATEWAY_ENDED_CALLS", "int"),
 )
 
 
@@ -261,11 +303,24 @@ def _convert(spec: _EnvField, raw: Any) -> Any:
             case "json":
                 value = json.loads(raw)
                 return tuple(value if isinstance(value, list) else [value])
+            case "port_range":
+                return _port_range(raw)
+            case "ip":
+                return str(ipaddress.ip_address(raw.strip()))
             case _:
                 return raw
     except ValueError as exc:
         shown = "(not shown: it holds a secret)" if spec.name in SECRET_FIELDS else repr(raw)
         raise ConfigError(f"{spec.env}={shown}: {exc}") from None
+
+
+def _port_range(raw: str) -> range:
+    """`40000-40099` (both ends included) as a range of port numbers."""
+    first, dash, last = raw.partition("-")
+    ports = range(int(first), int(last if dash else first) + 1)
+    if not ports or ports.start < 1 or ports.stop > 65536:
+        raise ValueError("want FIRST-LAST, two port numbers from 1 to 65535, FIRST <= LAST")
+    return ports
 
 
 def load_profiles(path: Path) -> dict[str, Profile]:
@@ -287,12 +342,15 @@ def profile_from_table(name: str, table: Mapping[str, Any]) -> Profile:
         vad = VadProfile(**table.pop("vad", {}))
         compression = CompressionProfile(**table.pop("context_compression", {}))
         tools = tuple(table.pop("tools", ()))
-        profile = Profile(name=name, vad=vad, compression=compression, tools=tools, **table)
+        codecs = tuple(table.pop("codecs", CODECS))
+        profile = Profile(name=name, vad=vad, compression=compression, tools=tools, codecs=codecs, **table)
     except TypeError as exc:
         raise ConfigError(f"profile {name!r}: {exc}") from None
     for tool in profile.tools:
         if not isinstance(tool, dict) or "name" not in tool:
             raise ConfigError(f"profile {name!r}: every tool needs a name")
+    if not profile.codecs or not set(profile.codecs) <= set(CODECS):
+        raise ConfigError(f"profile {name!r}: codecs must be some of {', '.join(CODECS)}")
     for label, value in (("start", profile.vad.start_sensitivity), ("end", profile.vad.end_sensitivity)):
         if value not in ("high", "low"):
             raise ConfigError(f"profile {name!r}: vad.{label}_sensitivity must be 'high' or 'low'")

@@ -13,12 +13,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from gateway.api.ratelimit import CallRateLimiter
 from gateway.calls.manager import CallManager
+from gateway.fleet.member import FleetMember
 
 
 class GatewayCollector:
-    def __init__(self, calls: CallManager, limiter: CallRateLimiter) -> None:
+    def __init__(self, calls: CallManager, limiter: CallRateLimiter, fleet: FleetMember | None) -> None:
         self._calls = calls
         self._limiter = limiter
+        self._fleet = fleet
 
     def collect(self) -> Iterator[Metric]:
         calls = self._calls
@@ -38,9 +40,20 @@ class GatewayCollector:
             ("playout_underruns", "Gaps inside model replies (playout buffer ran dry)"),
         ):
             yield CounterMetricFamily(f"gateway_{name}", help_text, value=totals.get(name, 0))
+        if self._fleet is not None:
+            routed = CounterMetricFamily("gateway_fleet_requests", "Follow-ups of calls in fleet mode, by route: "
+                                         "local, received (forwarded here), forwarded (to the owner), takeover, "
+                                         "handed_over (a draining replica's resume), orphan", labels=["route"])
+            for route, count in sorted(self._fleet.requests.items()):
+                routed.add_metric([route], count)
+            yield routed
+            yield CounterMetricFamily("gateway_fleet_redis_round_trips", "Round trips to Redis (pipelines)",
+                                      value=self._fleet.registry.round_trips)
+            yield CounterMetricFamily("gateway_fleet_redis_commands", "Commands sent to Redis",
+                                      value=self._fleet.registry.commands)
 
 
-def registry_for(calls: CallManager, limiter: CallRateLimiter) -> CollectorRegistry:
+def registry_for(calls: CallManager, limiter: CallRateLimiter, fleet: FleetMember | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=True)
-    registry.register(GatewayCollector(calls, limiter))  # type: ignore[arg-type]
+    registry.register(GatewayCollector(calls, limiter, fleet))  # type: ignore[arg-type]
     return registry

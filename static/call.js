@@ -1,5 +1,5 @@
 // One call through the gateway: its peer connection (replaced when the call resumes), the `events` data
-// channel, keep-alive pings, and the resume when the connection to the gateway fails.
+// channel, keep-alive pings, and the resume when the connection to the gateway fails or its replica drains.
 
 import { GatewayError, GatewayUnreachable } from "./api.js";
 
@@ -141,6 +141,8 @@ export class Call {
     if (event.type === "pong" && event.id === this.lastPing?.id) event.rtt_ms = performance.now() - this.lastPing.at;
     if (event.type === "ended") this.close();
     this.on.event(event);
+    // The gateway's replica is draining: resume now, through the same address, and another replica goes on.
+    if (event.type === "migrate") this.resume("the gateway is moving the call to another replica");
   }
 
   ping() {

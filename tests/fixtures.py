@@ -4,6 +4,7 @@ emulator, real aiortc callers, and a leak check after each test."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import os
 from collections.abc import AsyncIterator, Callable
@@ -34,9 +35,8 @@ class Gateway:
 
 @pytest.fixture
 def settings(request: pytest.FixtureRequest) -> Settings:
-    """Gateway settings; a test changes some with `@pytest.mark.parametrize("settings", [{...}], indirect=True)`.
-    A short drain: a call a failed test left behind delays the teardown by 2 s, not 30."""
-    return Settings(ice_addresses=("127.0.0.1",), drain_s=2.0, **getattr(request, "param", {}))
+    """Gateway settings; a test changes some with `@pytest.mark.parametrize("settings", [{...}], indirect=True)`."""
+    return Settings(ice_addresses=("127.0.0.1",), **getattr(request, "param", {}))
 
 
 @pytest.fixture
@@ -71,15 +71,24 @@ async def no_leaks(gateway: Gateway) -> AsyncIterator[None]:
 @pytest.fixture
 async def make_caller(gateway: Gateway, no_leaks: None) -> AsyncIterator[Callable[..., Caller]]:
     """Callers for this test; every one hangs up when the test ends."""
+    async with callers_of(gateway.url) as make:
+        yield make
+
+
+@contextlib.asynccontextmanager
+async def callers_of(url: str) -> AsyncIterator[Callable[..., Caller]]:
+    """Make callers of `url`; every one hangs up at the end."""
     made: list[Caller] = []
 
     def make(**options: Any) -> Caller:
-        caller = Caller(gateway.url, **options)
+        caller = Caller(url, **options)
         made.append(caller)
         return caller
 
-    yield make
-    await asyncio.gather(*(caller.hang_up() for caller in made))
+    try:
+        yield make
+    finally:
+        await asyncio.gather(*(caller.hang_up() for caller in made))
 
 
 async def answered(caller: Caller) -> Caller:

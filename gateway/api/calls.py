@@ -10,6 +10,7 @@ from multidict import CIMultiDict
 from gateway.api.access import call_terms
 from gateway.api.bodies import json_object
 from gateway.api.keys import CALLS, SETTINGS
+from gateway.calls import report
 from gateway.calls.call import Call
 from gateway.calls.ended import EndedCall
 from gateway.calls.peer import add_remote_candidates
@@ -33,15 +34,26 @@ async def create_call(request: web.Request) -> web.StreamResponse:
     body = await json_object(request)
     if "resume" in body:
         return await _resume(request, body)
-    if body.get("type") != "offer" or not isinstance(body.get("sdp"), str):
-        raise GatewayError(400, "bad_request", 'the body needs "type": "offer" and an "sdp" string')
+    offering = body.get("type") == "offer_request"  # the gateway makes the offer (a bridge dials a phone)
+    if not offering and (body.get("type") != "offer" or not isinstance(body.get("sdp"), str)):
+        raise GatewayError(400, "bad_request", 'the body needs "type": "offer" and an "sdp" string, or '
+                                               '"type": "offer_request"')
     profile = body.get("profile")
     if profile is not None and not isinstance(profile, str):
         raise GatewayError(400, "bad_request", '"profile" must be a string')
     profile, metadata = call_terms(request, profile, body.get("metadata", {}))  # access.py: scopes and caps
-    call, answer = await request.app[CALLS].create(body["sdp"], profile)
+    call, sdp = await request.app[CALLS].create(None if offering else body["sdp"], profile)
     call.metadata = metadata
-    return _json_answer(request, call, answer)
+    return _json_answer(request, call, sdp, "offer" if offering else "answer")
+
+
+@routes.post("/v1/calls/{call_id}/answer")
+async def take_answer(request: web.Request) -> web.StreamResponse:
+    """The far end's answer to a call the gateway offered (`"type": "offer_request"`)."""
+    if request.content_type != SDP:
+        raise GatewayError(415, "unsupported_media_type", f"send the answer as {SDP}")
+    await request.app[CALLS].take_answer(request.match_info["call_id"], await request.text())
+    return web.Response(status=204)
 
 
 @routes.post("/whip")
@@ -56,7 +68,7 @@ async def get_call(request: web.Request) -> web.StreamResponse:
     call = request.app[CALLS].lookup(request.match_info["call_id"])
     if isinstance(call, EndedCall):
         return web.json_response(call.snapshot)
-    return web.json_response({**call.snapshot(), "metadata": call.metadata})
+    return web.json_response(report.snapshot(call))
 
 
 @routes.delete("/v1/calls/{call_id}")
@@ -111,9 +123,9 @@ async def _resume(request: web.Request, body: dict[str, Any]) -> web.StreamRespo
     return _json_answer(request, call, answer)
 
 
-def _json_answer(request: web.Request, call: Call, answer: str) -> web.Response:
+def _json_answer(request: web.Request, call: Call, sdp: str, kind: str = "answer") -> web.Response:
     return web.json_response(
-        {"call_id": call.id, "type": "answer", "sdp": answer, "resume_token": call.resume_token,
+        {"call_id": call.id, "type": kind, "sdp": sdp, "resume_token": call.resume_token,
          "ice_servers": ice_servers(request.app[SETTINGS], call.id)},  # TURN credentials for this caller
         status=201,
         headers={"Location": _location(call), "ETag": _etag(call)},

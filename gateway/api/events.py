@@ -8,6 +8,8 @@ caller message, as the data channel would, and answers bad ones with a 4xx inste
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aiohttp import web
 
 from gateway.api.keys import CALLS
@@ -27,13 +29,9 @@ routes = web.RouteTableDef()
 @routes.get("/v1/calls/{call_id}/events")
 async def stream_events(request: web.Request) -> web.StreamResponse:
     call = request.app[CALLS].lookup(request.match_info["call_id"])
-    response = web.StreamResponse(headers={"Content-Type": EVENT_STREAM, "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})  # nginx: pass each event on at once
     if isinstance(call, EndedCall):
-        await response.prepare(request)
-        for message in call.messages:
-            await response.write(_sse(message))
-        return response
+        return await send_history(request, call.messages)
+    response = _event_stream()
     backlog, reader = call.events.history.follow()
     try:
         await response.prepare(request)
@@ -72,6 +70,20 @@ async def control(request: web.Request) -> web.StreamResponse:
     except BadMessage as exc:
         raise GatewayError(413 if exc.code == "too_large" else 400, exc.code, exc.message) from None
     return web.Response(status=204)
+
+
+async def send_history(request: web.Request, messages: Iterable[str]) -> web.StreamResponse:
+    """The stream of a call that has ended: its history, then the end of the stream."""
+    response = _event_stream()
+    await response.prepare(request)
+    for message in messages:
+        await response.write(_sse(message))
+    return response
+
+
+def _event_stream() -> web.StreamResponse:
+    return web.StreamResponse(headers={"Content-Type": EVENT_STREAM, "Cache-Control": "no-cache",
+                                       "X-Accel-Buffering": "no"})  # nginx: pass each event on at once
 
 
 def _sse(message: str) -> bytes:

@@ -7,8 +7,10 @@ from prometheus_client import CollectorRegistry
 
 from gateway.calls.manager import CallManager
 from gateway.config import Settings
+from gateway.fleet.member import FleetMember
 
 SETTINGS = web.AppKey("settings", Settings)
 CALLS = web.AppKey("calls", CallManager)
 EMULATED = web.AppKey("emulated", bool)  # the Live side is an emulator: replies are the caller's own voice
 METRICS = web.AppKey("metrics", CollectorRegistry)
+FLEET = web.AppKey("fleet", FleetMember)  # fleet mode only (GATEWAY_REDIS_URL)

@@ -21,6 +21,7 @@ from google import genai
 from gateway.calls.conversation import Conversation
 from gateway.calls.dtmf import Key, Source, key_from_message
 from gateway.calls.events import EventChannel, text_of
+from gateway.calls.handoff import MIGRATED, Handoff
 from gateway.calls.leg import Leg
 from gateway.calls.sdp import CODEC_RATES
 from gateway.calls.tools import ToolRelay
@@ -43,6 +44,7 @@ LAST_EVENTS_S = 3.0
 
 
 class CallState(StrEnum):
+    OFFERED = "offered"  # the gateway made the offer (a bridge dials a phone); waiting for the answer
     CONNECTING = "connecting"  # answered; waiting for ICE/DTLS
     ACTIVE = "active"
     DETACHED = "detached"  # the caller is gone; a resume may attach a new peer connection
@@ -62,11 +64,14 @@ class Call:
         *,
         on_ended: Callable[[Call], None] = lambda call: None,
         clock: Callable[[], float] = time.monotonic,
+        handoff: Handoff | None = None,
+        resume_token: str | None = None,
     ) -> None:
-        self.id = secrets.token_urlsafe(12)
+        """A new call, or one that goes on from another replica's `handoff` (resumed with `resume_token`)."""
+        self.id = handoff.call_id if handoff else secrets.token_urlsafe(12)
         self.profile = profile
         self.settings = settings
-        self.resume_token = secrets.token_urlsafe(24)
+        self.resume_token = resume_token or secrets.token_urlsafe(24)
         self.state = CallState.CONNECTING
         self.created_at = time.time()
         self.ended_at: float | None = None
@@ -76,8 +81,8 @@ class Call:
         self._clock = clock
         self._started_at = clock()
         self._on_ended = on_ended
-        handlers = {"text": self._on_text, "ping": self._on_ping, "tool_result": self._on_tool_result,
-                    "dtmf": self._on_dtmf, "hangup": self._on_hangup}
+        handlers = {"text": self._on_text, "ping": self._on_ping, "tool_result": lambda e: self.tools.on_result(e),
+                    "dtmf": self._on_dtmf, "hangup": lambda e: self.end("caller_hangup")}
         self.events = EventChannel(self.id, handlers, clock, settings.events_backlog)
         self.tools = ToolRelay(self.events, lambda responses: self.live.send_tool_responses(responses), clock)
         self.conversation = Conversation(
@@ -109,6 +114,17 @@ class Call:
         self._ended = asyncio.Event()
         self._caller_spoke_at = self._started_at  # with the model's last audio, for the idle timeout
         self._grace_until: float | None = None
+        if handoff is not None:
+            self._go_on_from(handoff)
+
+    def _go_on_from(self, handoff: Handoff) -> None:
+        """Start as a detached call of another replica's: its conversation, waiting for the caller's resume."""
+        self.created_at, self.metadata, self.attachments = handoff.created_at, dict(handoff.metadata), handoff.attachments
+        self.live.restore(handoff.live_handle, handoff.transcript)
+        self.events.history.restore(handoff.events)
+        self.state = CallState.DETACHED
+        self.conversation.muted = True
+        self._grace_until = self._clock() + self.settings.caller_grace_s
 
     # ----- lifecycle -----
 
@@ -147,11 +163,7 @@ class Call:
         Used for the first offer and for a resume. Raises OfferError (and leaves the call as it was) if the
         offer cannot be answered.
         """
-        await self._running.wait()
-        leg = Leg.open(self.settings, offer_sdp, self._clock(), self.id)
-        leg.pc.on("track", lambda track: self._on_track(leg, track))
-        leg.pc.on("datachannel", lambda channel: self.leg is leg and self.events.attach(channel))
-        leg.pc.on("connectionstatechange", lambda: self._on_connection_state(leg))
+        leg = await self._new_leg(offer_sdp)
         sender, answer = await leg.answer(offer_sdp, lambda key: self._on_key(key, "rfc4733"), self._talking,
                                           clock=self._clock, call_id=self.id)
         # Only now, with an answer to give, touch the outbound audio: a failed offer leaves the call as it was.
@@ -166,6 +178,33 @@ class Call:
         self.attachments += 1
         log.info("call %s: peer connection %d answered (%s)", self.id, self.attachments, leg.codec)
         return answer
+
+    async def offer(self) -> str:
+        """The gateway's own offer (a bridge dials a phone), the profile's codecs in order; see `take_answer`."""
+        leg = await self._new_leg(None)
+        offer = await leg.offer(self.profile.codecs)
+        self.leg, self.state = leg, CallState.OFFERED
+        return offer
+
+    async def take_answer(self, answer_sdp: str) -> None:
+        """The answer to `offer`: media starts (the connect timeout runs from now)."""
+        leg = self.leg
+        if self.state is not CallState.OFFERED or leg is None:
+            raise GatewayError(409, "not_offered", "this call is not waiting for an answer")
+        sender = await leg.take_answer(answer_sdp, lambda key: self._on_key(key, "rfc4733"), self._talking,
+                                       clock=self._clock, call_id=self.id)
+        sender.replaceTrack(EncodingTrack(self._outbound_track(CODEC_RATES[leg.codec]), leg.codec))
+        leg.created_at, self.state = self._clock(), CallState.CONNECTING
+        self.attachments += 1
+        log.info("call %s: the gateway's offer was answered (%s)", self.id, leg.codec)
+
+    async def _new_leg(self, offer_sdp: str | None) -> Leg:
+        await self._running.wait()
+        leg = Leg.open(self.settings, offer_sdp, self._clock(), self.id)
+        leg.pc.on("track", lambda track: self._on_track(leg, track))
+        leg.pc.on("datachannel", lambda channel: self.leg is leg and self.events.attach(channel))
+        leg.pc.on("connectionstatechange", lambda: self._on_connection_state(leg))
+        return leg
 
     async def renegotiate(self, offer_sdp: str) -> str:
         """A new offer on the caller's current peer connection; returns the answer. A bridge sends one to put
@@ -213,16 +252,19 @@ class Call:
         detached = self.state is CallState.DETACHED
         self.state = CallState.ENDED
         self.ended_at = time.time()
-        self.events.send({"type": "ended", "reason": self.end_reason})
+        migrated = self.end_reason == MIGRATED  # the conversation goes on elsewhere: nothing has ended
+        if not migrated:
+            self.events.send({"type": "ended", "reason": self.end_reason})
         try:
             if self.leg is not None:
-                if self.leg.has_events and not detached:
+                # A bridge following the events stream gets the moment to end its leg itself, with the reason.
+                if (self.leg.has_events or self.events.history.readers) and not detached and not migrated:
                     await self._deliver_last_events()
                 await close_peer(self.leg.pc)
         finally:
             if self.downlink is not None:
                 self.downlink.track.stop()
-            log.info("call %s: ended (%s) after %.1f s", self.id, self.end_reason, self._clock() - self._started_at)
+            log.info("call %s: ended (%s) after %.1f s", self.id, self.end_reason, self.duration_s)
             self._on_ended(self)
 
     async def _deliver_last_events(self) -> None:
@@ -263,6 +305,8 @@ class Call:
                 self.end("idle_timeout")
             elif self.state is CallState.DETACHED and self._grace_until is not None and now > self._grace_until:
                 self.end("caller_gone")
+            elif self.state is CallState.OFFERED and self.leg and now - self.leg.created_at > settings.answer_timeout_s:
+                self.end("no_answer")
             elif self.state is CallState.CONNECTING and self.leg and now - self.leg.created_at > settings.connect_timeout_s:
                 if self.attachments == 1:
                     self.end("connect_timeout")
@@ -337,42 +381,10 @@ class Call:
     def _on_ping(self, event: dict[str, Any]) -> None:
         self.events.send({"type": "pong", "id": event.get("id"), "time": time.time()})
 
-    def _on_hangup(self, event: dict[str, Any]) -> None:
-        self.end("caller_hangup")
-
-    def _on_tool_result(self, event: dict[str, Any]) -> None:
-        self.tools.on_result(event)
-
     def _ready_event(self) -> dict[str, Any]:
         return {"type": "ready", "call_id": self.id, "profile": self.profile.name, "model": self.profile.model,
                 "codec": self.leg.codec if self.leg else None, "resume_token": self.resume_token}
 
-    # ----- reporting -----
-
-    def counters(self) -> dict[str, int]:
-        stats = self.live.stats
-        underruns = self.downlink.stats().get("underruns", 0) if self.downlink else 0
-        return {"live_reconnects": stats.reconnects, "live_handovers": stats.handovers, "playout_underruns": underruns}
-
-    def snapshot(self) -> dict[str, Any]:
-        leg = self.leg
-        return {
-            "call_id": self.id,
-            "state": self.state.value,
-            "conversation": self.conversation.state.value if self.conversation.state else None,
-            "profile": self.profile.name,
-            "model": self.profile.model,
-            "codec": leg.codec if leg else None,
-            "created_at": self.created_at,
-            "duration_s": round(self._clock() - self._started_at, 3),
-            "attachments": self.attachments,
-            "end_reason": self.end_reason,
-            "ended_at": self.ended_at,
-            "on_hold": bool(leg and leg.on_hold),
-            "uplink": leg.uplink.stats() if leg and leg.uplink else None,
-            "downlink": self.downlink.stats() if self.downlink else None,
-            "live": {**vars(self.live.stats), "handle": bool(self.live.handle),
-                     "uplink_backlog_s": round(self.live.uplink_backlog_s, 3),
-                     "uplink_latency_ms": self.live.uplink_latency_ms.summary()},
-            "events": {"received": self.events.received, "rejected": self.events.rejected},
-        }
+    @property
+    def duration_s(self) -> float:
+        return self._clock() - self._started_at

@@ -9,7 +9,10 @@ reconnect and read the history again) rather than holding memory for ever.
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 READER_LIMIT = 1000
@@ -48,11 +51,16 @@ class Reader:
     def close(self) -> None:
         self._history.readers.discard(self)
 
+    def push_nothing(self) -> None:
+        """Wake the stream's writer (it finds the reader cut off)."""
+        self._arrived.set()
+
 
 class EventHistory:
     def __init__(self, size: int) -> None:
         self._events: deque[tuple[Event, str]] = deque(maxlen=max(0, size))
         self.readers: set[Reader] = set()
+        self.added = 0  # events ever added (fleet mode mirrors the new ones)
 
     @property
     def events(self) -> list[Event]:
@@ -64,9 +72,26 @@ class EventHistory:
         return [message for _, message in self._events]
 
     def add(self, event: Event, message: str) -> None:
+        self.added += 1
         self._events.append((event, message))
         for reader in list(self.readers):
             reader.push(event, message)
+
+    def newest(self, count: int) -> list[str]:
+        """The newest `count` events (as many as are kept, if fewer), oldest first, as compact JSON."""
+        return [message for _, message in itertools.islice(reversed(self._events), count)][::-1]
+
+    def restore(self, messages: Iterable[str]) -> None:
+        """The history of the same call on another replica (before anyone reads it here)."""
+        for message in messages:
+            self.add(json.loads(message), message)
+
+    def cut_off(self) -> None:
+        """End every reader's stream without `ended`: the call goes on on another replica, read it there."""
+        for reader in list(self.readers):
+            reader.lagging = True
+            reader.close()
+            reader.push_nothing()
 
     def follow(self) -> tuple[list[tuple[Event, str]], Reader]:
         """The history so far and a reader for what comes next: nothing lost or repeated between the two."""

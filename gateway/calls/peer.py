@@ -18,8 +18,11 @@ from aiortc.sdp import candidate_from_sdp
 from gateway.calls.dtmf import Key
 from gateway.calls.rtp import TalkspurtMarker, TelephoneEventTap
 from gateway.calls.sdp import AudioPlan, OfferError, plan_audio, shape_answer
+from gateway.errors import GatewayError
 
 log = logging.getLogger(__name__)
+
+NO_PORT_RETRY_AFTER_S = 5
 
 
 def rtc_configuration(ice_servers: Sequence[dict[str, Any]], relay_only: bool) -> RTCConfiguration:
@@ -57,7 +60,12 @@ async def apply_offer(pc: RTCPeerConnection, sdp: str) -> tuple[RTCRtpTransceive
 async def create_answer(pc: RTCPeerConnection) -> str:
     """Create and set the answer; returns its SDP (aiortc gathers every candidate first: no local trickle)."""
     await pc.setLocalDescription(await pc.createAnswer())
-    return shape_answer(pc.localDescription.sdp)
+    sdp = pc.localDescription.sdp
+    if "a=candidate:" not in sdp:  # every port of GATEWAY_ICE_PORT_RANGE in use, or no TURN relay reachable
+        raise GatewayError(503, "no_media_port", "the gateway could not open a media port (its UDP port range is "
+                           "all in use, or no TURN relay answered); try again later",
+                           {"Retry-After": str(NO_PORT_RETRY_AFTER_S)})
+    return shape_answer(sdp)
 
 
 def tap_audio(audio: RTCRtpTransceiver, plan: AudioPlan, on_key: Callable[[Key], None],

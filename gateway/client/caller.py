@@ -2,6 +2,8 @@
 
 It places a call with `POST /v1/calls`, plays queued audio as its microphone (paced like a real one),
 records what the gateway sends back with arrival times, and keeps every event from the `events` channel.
+It resumes the call over a new peer connection when the gateway says `migrate` (its replica is draining), and,
+with `resume_after_silence_s`, when the gateway's audio stops (which it never does while the call lives).
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ log = logging.getLogger(__name__)
 
 MIC_RATE = 48_000
 FRAME_MS = 20
+RESUME_RETRY_S = 1.0
+RESUME_GIVE_UP_S = 30.0  # the gateway keeps a detached call for 30 s by default
 
 
 class CallRefused(Exception):
@@ -123,6 +127,7 @@ class Caller:
         relay_only: bool = False,
         on_event: Callable[[dict[str, Any]], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        resume_after_silence_s: float | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.codec = codec
@@ -141,8 +146,14 @@ class Caller:
         self.pc: RTCPeerConnection | None = None
         self.channel: RTCDataChannel | None = None
         self._http: aiohttp.ClientSession | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # those of the current peer connection
         self.connected = asyncio.Event()
+        self.resumes = 0  # made on the caller's own initiative (migrate, silence)
+        self.resume_failure: Exception | None = None
+        self._resume_after_silence_s = resume_after_silence_s
+        self._resumer: asyncio.Task[None] | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._connected_at = 0.0
 
     async def __aenter__(self) -> Caller:
         await self.connect()
@@ -165,6 +176,10 @@ class Caller:
         await self._close_pc()
 
     async def hang_up(self) -> None:
+        for task in (self._resumer, self._watchdog):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
         if self.call_id is not None and self._http is not None:
             async with self._http.delete(f"{self.base_url}/v1/calls/{self.call_id}", headers=self._headers()):
                 pass
@@ -217,7 +232,7 @@ class Caller:
         self.channel = pc.createDataChannel("events")
         self.channel.on("message", self._on_message)
         pc.on("track", self._on_track)
-        pc.on("connectionstatechange", lambda: pc.connectionState == "connected" and self.connected.set())
+        pc.on("connectionstatechange", lambda: pc.connectionState == "connected" and self._on_connected())
         await pc.setLocalDescription(await pc.createOffer())
         if self._http is None:
             self._http = aiohttp.ClientSession()
@@ -230,7 +245,43 @@ class Caller:
         self.call_id = answer["call_id"]
         self.resume_token = answer["resume_token"]
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type="answer"))
+        if self._resume_after_silence_s and self._watchdog is None:
+            self._watchdog = asyncio.create_task(self._watch_audio(self._resume_after_silence_s), name="caller-watch")
         return answer
+
+    def _on_connected(self) -> None:
+        self._connected_at = self._clock()
+        self.connected.set()
+
+    def _resume_soon(self, why: str) -> None:
+        if self._resumer is None or self._resumer.done():
+            self._resumer = asyncio.create_task(self._resume_for(why), name="caller-resume")
+
+    async def _resume_for(self, why: str) -> None:
+        """Resume, retrying while the gateway is unreachable or busy; a refusal (404, 403) is final."""
+        log.info("caller: resuming call %s: %s", self.call_id, why)
+        give_up_at = self._clock() + RESUME_GIVE_UP_S
+        while True:
+            try:
+                await self.resume()
+                self.resumes += 1
+                return
+            except (CallRefused, aiohttp.ClientError) as exc:
+                if isinstance(exc, CallRefused) and exc.status < 500 or self._clock() > give_up_at:
+                    log.warning("caller: could not resume call %s: %s", self.call_id, exc)
+                    self.resume_failure = exc
+                    return
+            await asyncio.sleep(RESUME_RETRY_S)
+
+    async def _watch_audio(self, silence_s: float) -> None:
+        """The gateway sends audio (silence included) all through a call: none for `silence_s` means its
+        replica is gone."""
+        while not self.of_type("ended"):
+            await asyncio.sleep(silence_s / 4)
+            last = max(self.recording.arrivals[-1] if self.recording.arrivals else 0.0, self._connected_at)
+            if self.connected.is_set() and self._clock() - last > silence_s:
+                self._resume_soon(f"no audio from the gateway for {silence_s:.1f} s")
+                await self._resumer  # type: ignore[misc]
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         task = asyncio.create_task(self._record(track), name="caller-record")
@@ -256,6 +307,8 @@ class Caller:
             return
         event["_received"] = self._clock()
         self.events.append(event)
+        if event.get("type") == "migrate":
+            self._resume_soon("the gateway moves the call to another replica")
         if self._on_event is not None:
             self._on_event(event)
         task = asyncio.create_task(self._notify(), name="caller-notify")

@@ -21,6 +21,7 @@ from gateway.rtc import restrict_host_addresses
 
 CODECS = ("opus", "pcmu", "pcma", "g722")
 TAIL_S = 6.0  # after the last audio is played, time for the reply to come back
+RESUME_AFTER_S = 3.0
 
 
 def add_call_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,6 +32,9 @@ def add_call_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seconds", type=float, help="how long to stay on the call (default: the WAV + 6 s)")
     parser.add_argument("--profile", help="conversation profile")
     parser.add_argument("--token", help="bearer token, if the gateway requires one")
+    parser.add_argument("--resume-after", type=float, default=RESUME_AFTER_S, metavar="SECONDS",
+                        help="resume the call through the same URL when no audio has come for this long, as when "
+                             f"a fleet replica dies (default {RESUME_AFTER_S:.0f}; 0: never)")
 
 
 def add_loadtest_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +72,8 @@ def _print_event(event: dict[str, Any]) -> None:
 
 
 async def _call(args: argparse.Namespace) -> int:
-    caller = Caller(args.url, codec=args.codec, profile=args.profile, token=args.token, on_event=_print_event)
+    caller = Caller(args.url, codec=args.codec, profile=args.profile, token=args.token, on_event=_print_event,
+                    resume_after_silence_s=args.resume_after or None)
     try:
         answer = await caller.connect()
     except CallRefused as exc:

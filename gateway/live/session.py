@@ -165,6 +165,16 @@ class LiveSession:
     def uplink_backlog_s(self) -> float:
         return self._journal.pending_s
 
+    @property
+    def transcript(self) -> tuple[tuple[str, str], ...]:
+        """The final turns so far (role, text): what a fresh session is re-seeded with."""
+        return tuple((role.value, text) for role, text in self._transcripts.history)
+
+    def restore(self, handle: str | None, transcript: tuple[tuple[str, str], ...]) -> None:
+        """Go on from another process's session (before `run()`): resume `handle`, re-seed from `transcript`."""
+        self.handle = handle
+        self._transcripts.history.extend((Role(role), text) for role, text in transcript)
+
     # ----- connections -----
 
     async def open_connection(self, handle: str | None) -> LiveConnection:

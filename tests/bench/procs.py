@@ -231,6 +231,13 @@ class Processes:
         return await self._http_server("echo", [sys.executable, str(BENCH_DIR / "echo_server.py"), "--port", str(port)],
                                        port, {})
 
+    async def program(self, name: str, command: list[str], *, stdout: int | None = None) -> Server:
+        """Any other process a phase needs (its log in the log folder), stopped with the rest."""
+        log_path = self.log_dir / f"{name}.log"
+        server = Server(name, await self._spawn(command, log_path, stdout=stdout), "", log_path)
+        self._running.append(server)
+        return server
+
     async def stop(self, server: Server) -> None:
         """SIGTERM, then SIGKILL if it lingers; only this process, by its pid."""
         if server in self._running:

@@ -15,6 +15,8 @@ Each server is its own process (so its CPU and memory are its own); the callers 
    cycles, the same audio on both sides. Side by side, because this VM's speed drifts by tens of percent
    between minutes.
 4. stall (emulator restarted in stall mode, with a fresh gateway): whole replies; underruns and gaps.
+5. phone (phone.py; alone with --phone): baresip phones through Janus and `gateway sip-bridge`, 1 and 5 calls:
+   onset at the phone, CPU per phone call-second of the gateway and the bridge.
 In phases 2, 3 (10 calls alone) and 4 the gateway has a CPU to itself and everything else (this process's
 callers, the emulator) shares the others: on a 2-core machine the callers cost as much CPU as the gateway, and
 would otherwise show up as its jitter. The side-by-side CPU windows are not pinned: both sides share alike.
@@ -37,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # run as a script:
 
 from gateway.media.resample import StreamResampler  # noqa: E402
 from gateway.rtc import restrict_host_addresses  # noqa: E402
-from tests.bench import phases, receive_path, report  # noqa: E402
+from tests.bench import phases, phone, receive_path, report  # noqa: E402
 from tests.bench.phases import Plan, progress  # noqa: E402
 from tests.bench.procs import ALL_CPUS, REPO, Processes, own_cpu, run_interruptible  # noqa: E402
 from tests.bench.resampler_quality import CONVERSIONS, GATEWAY, measure  # noqa: E402
@@ -100,6 +102,10 @@ async def bench(plan: Plan, log_dir: Path) -> dict[str, Any]:
         speed.append(phases.machine_speed_ms())
         with own_cpu(gateway, [emulator]):
             results["stall"] = await phases.stall(gateway, plan, [emulator])
+        await procs.stop(gateway)
+        await procs.stop(emulator)
+        speed.append(phases.machine_speed_ms())
+        results["phone"] = await phone.phone_phase(procs, log_dir / "phone")
     results["machine_speed_ms"] = speed
     results["cpus"] = {"allowed": sorted(ALL_CPUS), "gateway_alone_on": max(ALL_CPUS) if len(ALL_CPUS) > 1 else None,
                        "pinned_phases": ["latency", "load.alone_10", "stall"]}
@@ -109,11 +115,13 @@ async def bench(plan: Plan, log_dir: Path) -> dict[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer calls and shorter windows (about a minute)")
+    parser.add_argument("--phone", action="store_true", help="only the phone phase (phone.py), about a minute")
     parser.add_argument("--json", type=Path, default=REPO / "bench-results" / "bench.json", help="where to write")
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     began = time.monotonic()
-    results = run_interruptible("bench", bench(plan, args.json.parent / "logs"))
+    work = phone.alone(args.json.parent / "logs") if args.phone else bench(plan, args.json.parent / "logs")
+    results = run_interruptible("bench", work)
     if results is None:
         return 130
     results |= {
@@ -123,7 +131,7 @@ def main() -> int:
         "duration_s": round(time.monotonic() - began, 1),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
     }
-    rows = report.rows_for(results)
+    rows = phone.rows(results.get("phone")) if args.phone else report.rows_for(results) + phone.rows(results["phone"])
     report.print_table(rows)
     report.write_json(args.json, results, rows)
     print(f"\n{results['duration_s']:.0f} s; figures in {args.json}; what each side of the CPU ratio does: see "

@@ -70,7 +70,13 @@ async def stop_ice(call: Call) -> None:
     await call.leg.pc.getTransceivers()[0].receiver.transport.transport.stop()
 
 
-@pytest.mark.parametrize("breakage", [close_peer_connection, stop_ice], ids=["gateway-closes", "network-dies"])
+async def say_migrate(call: Call) -> None:
+    """The gateway's replica drains (fleet mode): it asks the caller to resume, which another replica answers."""
+    call.events.send({"type": "migrate", "reason": "draining", "within_s": 30})
+
+
+@pytest.mark.parametrize("breakage", [close_peer_connection, stop_ice, say_migrate],
+                         ids=["gateway-closes", "network-dies", "gateway-says-migrate"])
 async def test_the_page_resumes_its_call_when_its_connection_fails(
     demo: Page, gateway: Gateway, breakage: Callable[[Call], Awaitable[None]]
 ) -> None:

@@ -6,48 +6,26 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 from pathlib import Path
 
-import aiohttp
 import numpy as np
 
 from gateway.client.signals import silence, speech_like
 from gateway.client.wavfile import read_wav, write_wav
 from tests.audio import best_match, to_rate
-
-CREDENTIALS = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI", "GATEWAY_LIVE_BASE_URL")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-async def _wait_healthy(url: str, timeout: float = 20.0) -> None:
-    async with asyncio.timeout(timeout), aiohttp.ClientSession() as http:
-        while True:
-            try:
-                async with http.get(f"{url}/healthz") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
+from tests.gateway_process import free_port, gateway_env, wait_healthy
 
 
 async def test_serve_without_a_key_and_call_it_from_the_command_line(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {k: v for k, v in os.environ.items() if k not in CREDENTIALS}
-    env.update(GATEWAY_PORT=str(port), GATEWAY_ICE_ADDRESSES="127.0.0.1", GATEWAY_DRAIN_SECONDS="1")
+    env = gateway_env(GATEWAY_PORT=str(port), GATEWAY_DRAIN_SECONDS="1")
     server = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "gateway", "serve", env=env, stderr=asyncio.subprocess.PIPE
     )
     try:
-        await _wait_healthy(url)
+        await wait_healthy(url, process=server)
         utterance = speech_like(1.2, seed=21)
         write_wav(tmp_path / "in.wav", np.concatenate([utterance, silence(1.0)]), 16_000)
         call = await asyncio.create_subprocess_exec(

@@ -36,6 +36,40 @@ def test_secrets_are_masked_when_described() -> None:
     assert described["gemini_api_key"] == described["api_tokens"] == "***"
 
 
+def test_fleet_mode_needs_an_advertised_url_when_listening_on_every_address() -> None:
+    env = {"GATEWAY_REDIS_URL": "redis://r:6379/0", "GATEWAY_HOST": "0.0.0.0"}
+    with pytest.raises(ConfigError, match="GATEWAY_ADVERTISE_URL"):
+        Settings.load({}, env)
+    settings = Settings.load({}, {**env, "GATEWAY_ADVERTISE_URL": "http://10.0.0.7:8080/"})
+    assert settings.fleet_url == "http://10.0.0.7:8080"
+    assert Settings.load({"port": 9000}, {"GATEWAY_REDIS_URL": "redis://r"}).fleet_url == "http://127.0.0.1:9000"
+    assert Settings.load({}, env | {"GATEWAY_ADVERTISE_URL": "http://x"}).describe()["redis_url"] == "***"
+
+
+def test_a_profiles_codecs_are_read_and_checked(tmp_path) -> None:
+    from gateway.config import BUILTIN_PROFILES, load_profiles
+
+    path = tmp_path / "profiles.toml"
+    path.write_text('[profiles.trunk]\ncodecs = ["pcma", "pcmu"]\n')
+    assert load_profiles(path)["trunk"].codecs == ("pcma", "pcmu")
+    assert BUILTIN_PROFILES["phone"].codecs[0] == "pcmu"
+    path.write_text('[profiles.trunk]\ncodecs = ["g729"]\n')
+    with pytest.raises(ConfigError, match="codecs must be some of"):
+        load_profiles(path)
+
+
+def test_the_media_port_range_and_public_address_are_parsed_and_checked() -> None:
+    settings = Settings.load({}, {"GATEWAY_ICE_PORT_RANGE": "40000-40099", "GATEWAY_ICE_PUBLIC_ADDRESS": " 203.0.113.7"})
+    assert settings.ice_port_range == range(40000, 40100) and settings.ice_public_address == "203.0.113.7"
+    assert settings.describe()["ice_port_range"] == "40000-40099"
+    assert Settings.load({}, {"GATEWAY_ICE_PORT_RANGE": "40000"}).ice_port_range == range(40000, 40001)
+    for bad in ("40099-40000", "0-10", "40000-70000", "forty"):
+        with pytest.raises(ConfigError, match=f"GATEWAY_ICE_PORT_RANGE='{bad}'"):
+            Settings.load({}, {"GATEWAY_ICE_PORT_RANGE": bad})
+    with pytest.raises(ConfigError, match="GATEWAY_ICE_PUBLIC_ADDRESS='gateway.example'"):
+        Settings.load({}, {"GATEWAY_ICE_PUBLIC_ADDRESS": "gateway.example"})
+
+
 def test_a_bad_value_that_holds_a_secret_is_named_without_it() -> None:
     with pytest.raises(ConfigError, match=r"GATEWAY_ICE_SERVERS=\(not shown") as refused:
         Settings.load({}, {"GATEWAY_ICE_SERVERS": '[{"urls": "turn:h", "credential": "pw-123"'})

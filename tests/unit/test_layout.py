@@ -21,6 +21,9 @@ FORBIDDEN = {
     "calls": ("api", "client", "emulator"),
     "emulator": ("calls", "live", "api", "client"),
     "client": ("calls", "live", "api", "emulator"),
+    "fleet": ("api", "calls", "live", "media", "client", "emulator"),
+    # The SIP bridge is its own process and reaches the gateway over HTTP only, like any client.
+    "bridges": ("calls", "live", "media", "api", "client", "emulator"),
 }
 
 
