@@ -77,15 +77,17 @@ async def sdp_offer_peer() -> RTCPeerConnection:
     return pc
 
 
-@pytest.mark.parametrize("settings", [FAST_DETACH], indirect=True)
-async def test_an_sdp_form_call_resumes_with_the_token_from_its_answers_header(
+@pytest.mark.parametrize("settings", [{**FAST_DETACH, "api_tokens": ("bridge-token",)}], indirect=True)
+async def test_an_sdp_form_call_resumes_with_the_token_from_its_answers_header_alone(
     gateway: Gateway, no_leaks: None
 ) -> None:
     sdp = {"Content-Type": "application/sdp"}
+    bridge = {**sdp, "Authorization": "Bearer bridge-token"}  # the resume itself carries no API token
     first, second = await sdp_offer_peer(), await sdp_offer_peer()
     try:
         async with aiohttp.ClientSession() as http:
-            async with http.post(f"{gateway.url}/v1/calls", data=first.localDescription.sdp, headers=sdp) as response:
+            calls = f"{gateway.url}/v1/calls"
+            async with http.post(calls, data=first.localDescription.sdp, headers=bridge) as response:
                 assert response.status == 201
                 location, token = response.headers["Location"], response.headers["Resume-Token"]
                 await first.setRemoteDescription(RTCSessionDescription(sdp=await response.text(), type="answer"))
@@ -94,13 +96,13 @@ async def test_an_sdp_form_call_resumes_with_the_token_from_its_answers_header(
             await first.close()
             await until(lambda: call.state is CallState.DETACHED)
 
-            resume = f"{gateway.url}/v1/calls?resume={call.id}"
+            resume = f"{calls}?resume={call.id}"
             offer = second.localDescription.sdp
             async with http.post(resume, data=offer, headers=sdp) as response:
                 assert (response.status, (await response.json())["error"]["code"]) == (400, "bad_request")
             async with http.post(resume, data=offer, headers={**sdp, "Resume-Token": "forged"}) as response:
                 assert (response.status, (await response.json())["error"]["code"]) == (403, "bad_resume_token")
-            async with http.post(f"{gateway.url}/v1/calls?resume=never-was", data=offer,
+            async with http.post(f"{calls}?resume=never-was", data=offer,
                                  headers={**sdp, "Resume-Token": token}) as response:
                 assert (response.status, (await response.json())["error"]["code"]) == (404, "call_not_found")
             async with http.post(resume, data=offer, headers={**sdp, "Resume-Token": token}) as response:
@@ -110,7 +112,7 @@ async def test_an_sdp_form_call_resumes_with_the_token_from_its_answers_header(
                 await second.setRemoteDescription(RTCSessionDescription(sdp=await response.text(), type="answer"))
             await until(lambda: call.state is CallState.ACTIVE)
             assert call.attachments == 2 and len(gateway.emulator.connections) == 1
-            async with http.delete(f"{gateway.url}{location}") as response:
+            async with http.delete(f"{gateway.url}{location}", headers=bridge) as response:
                 assert response.status == 204
     finally:
         await first.close()
