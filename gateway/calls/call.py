@@ -166,7 +166,7 @@ class Call:
         sender, answer = await leg.answer(offer_sdp, lambda key: self._on_key(key, "rfc4733"), self._talking,
                                           clock=self._clock, call_id=self.id)
         # Only now, with an answer to give, touch the outbound audio: a failed offer leaves the call as it was.
-        sender.replaceTrack(EncodingTrack(self._outbound_track(ENCODER_RATES[leg.codec]), leg.codec))
+        self._send_replies(sender, leg)
         previous, self.leg = self.leg, leg
         if previous is not None:
             self._spawn(close_peer(previous.pc), "close-previous-peer")
@@ -192,10 +192,14 @@ class Call:
             raise GatewayError(409, "not_offered", "this call is not waiting for an answer")
         sender = await leg.take_answer(answer_sdp, lambda key: self._on_key(key, "rfc4733"), self._talking,
                                        clock=self._clock, call_id=self.id)
-        sender.replaceTrack(EncodingTrack(self._outbound_track(CODEC_RATES[leg.codec]), leg.codec))
+        self._send_replies(sender, leg)
         leg.created_at, self.state = self._clock(), CallState.CONNECTING
         self.attachments += 1
         log.info("call %s: the gateway's offer was answered (%s)", self.id, leg.codec)
+
+    def _send_replies(self, sender: Any, leg: Leg) -> None:
+        """Point `sender` at the replies, encoded from the rate the leg's negotiated codec wants."""
+        sender.replaceTrack(EncodingTrack(self._outbound_track(ENCODER_RATES[leg.codec]), leg.codec))
 
     async def _new_leg(self, offer_sdp: str | None) -> Leg:
         await self._running.wait()

@@ -30,7 +30,6 @@ A new phase is one entry in PHASES: an async function (procs, plan) -> figures, 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import platform
 import sys

@@ -48,3 +48,4 @@ def test_with_one_ffmpeg_thread_a_call_s_converters_and_encoders_start_no_thread
     before = threads()
     kept = convert_and_encode()
     assert threads() <= before
+    del kept
