@@ -165,8 +165,9 @@ def call_id_of(path: str) -> str | None:
 
 
 def _is_resume_token(request: web.Request, call_id: str, bearer: str) -> bool:
+    """Is `bearer` the resume token of this call, in progress or remembered after its end?"""
     try:
-        call = request.app[CALLS].get(call_id)
+        call = request.app[CALLS].lookup(call_id)
     except GatewayError:
         return False
     return hmac.compare_digest(call.resume_token.encode(), bearer.encode())

@@ -20,6 +20,7 @@ class EndedCall:
     snapshot: dict[str, Any]  # as GET /v1/calls/<id> showed it, "state": "ended"
     messages: tuple[str, ...]  # its event history as compact JSON, the last one `ended`
     ended_at: float  # clock time
+    resume_token: str  # still authorises follow-ups (GET, events, DELETE) on the ended call
 
 
 class EndedCalls:
@@ -29,10 +30,10 @@ class EndedCalls:
         self._clock = clock
         self._calls: OrderedDict[str, EndedCall] = OrderedDict()  # in the order they ended
 
-    def remember(self, call_id: str, snapshot: dict[str, Any], messages: tuple[str, ...]) -> None:
+    def remember(self, call_id: str, snapshot: dict[str, Any], messages: tuple[str, ...], resume_token: str) -> None:
         if self._max_calls <= 0:
             return
-        self._calls[call_id] = EndedCall(call_id, snapshot, messages, self._clock())
+        self._calls[call_id] = EndedCall(call_id, snapshot, messages, self._clock(), resume_token)
         while len(self._calls) > self._max_calls:
             self._calls.popitem(last=False)
 

@@ -223,4 +223,4 @@ class CallManager:
         self._ended_counters.update(report.counters(call))
         if call.end_reason != MIGRATED:  # a call another replica took over has not ended
             snapshot = report.snapshot(call)
-            self.ended.remember(call.id, snapshot, tuple(call.events.history.messages))
+            self.ended.remember(call.id, snapshot, tuple(call.events.history.messages), call.resume_token)

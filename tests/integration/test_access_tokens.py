@@ -145,6 +145,14 @@ async def test_the_created_call_resumes_with_its_resume_token_once_the_client_to
             assert (await response.json())["attachments"] == 3
         async with http.delete(url, headers=bearer(caller.resume_token)) as response:
             assert response.status == 204
+        # The ended call is remembered: its resume token still reads why it ended, and a second hang-up
+        # (a page's unload handler after the call ended) is a 204, not a 403.
+        async with http.get(url, headers=bearer(caller.resume_token)) as response:
+            assert (response.status, (await response.json())["end_reason"]) == (200, "hangup")
+        async with http.delete(url, headers=bearer(caller.resume_token)) as response:
+            assert response.status == 204
+        async with http.delete(url, headers=bearer(caller.resume_token[::-1])) as response:
+            assert await refusal(response) == (403, "forbidden")
     assert len(gateway.calls) == 0
     caller.call_id = None
 
