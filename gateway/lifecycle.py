@@ -14,6 +14,7 @@ import signal
 
 from aiohttp import web
 
+from gateway.api.access_log import AccessLogger
 from gateway.app import drain
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ async def serve(app: web.Application, host: str, port: int, drain_s: float) -> N
     loop = asyncio.get_running_loop()
     for signum in STOP_SIGNALS:
         loop.add_signal_handler(signum, on_signal, signum)
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S)
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log_class=AccessLogger)
     try:
         await runner.setup()
         site = web.TCPSite(runner, host, port)
