@@ -14,11 +14,11 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from gateway.api import calls as calls_api
-from gateway.api import fleet as fleet_api
 from gateway.api import events as events_api
 from gateway.api import health as health_api
 from gateway.api import tokens as tokens_api
@@ -31,19 +31,19 @@ from gateway.api.ratelimit import CallRateLimiter, limit_call_creation
 from gateway.api.token_uses import LocalTokenUses
 from gateway.calls.manager import CallManager
 from gateway.config import LiveBackend, Settings
-from gateway.emulator import Emulator, EmulatorConfig
-from gateway.fleet.member import FleetMember
-from gateway.fleet.token_uses import SharedTokenUses
 from gateway.live.client import LiveEndpoint, make_client
 from gateway.media.ffmpeg_threads import use_one_ffmpeg_thread
 from gateway.metrics import registry_for
 from gateway.rtc import advertise_host_address, restrict_host_addresses, restrict_host_ports
 
+if TYPE_CHECKING:  # loaded only when used (see create_app): a plain gateway does not carry them
+    from gateway.emulator import Emulator, EmulatorConfig
+
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 ENDPOINT = web.AppKey("live_endpoint", LiveEndpoint)
-EMULATOR = web.AppKey("emulator", Emulator)
+EMULATOR: web.AppKey[Emulator] = web.AppKey("emulator")
 
 
 def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = None) -> web.Application:
@@ -51,6 +51,10 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
     use_one_ffmpeg_thread()  # process-wide: no FFmpeg thread pool per audio converter (see ffmpeg_threads.py)
     limiter = CallRateLimiter(settings.call_rate_per_minute, settings.call_burst)
     fleet_mode = bool(settings.redis_url)
+    if fleet_mode:  # redis-py and the fleet code are 6 MiB of RSS that a single replica does without
+        from gateway.api import fleet as fleet_api
+        from gateway.fleet.member import FleetMember
+        from gateway.fleet.token_uses import SharedTokenUses
     access = Access(settings, TokenSigner.from_settings(settings), LocalTokenUses())  # README "Access"
     check_access = access_control(access)
     origins = Origins(settings.allowed_origins)
@@ -77,6 +81,8 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
                      f" at {settings.live_base_url}" if settings.live_base_url else "")
             yield
             return
+        from gateway.emulator import Emulator, EmulatorConfig  # its server code only when it is embedded
+
         config = emulator_config or EmulatorConfig(mode=settings.emulator_mode, seed=settings.emulator_seed)
         async with Emulator(config) as emulator:
             app[EMULATOR] = emulator
@@ -127,6 +133,8 @@ def create_app(settings: Settings, *, emulator_config: EmulatorConfig | None = N
 async def drain(app: web.Application, timeout_s: float, cut_short: asyncio.Event | None = None) -> None:
     """Stop taking calls and let those in progress end (see CallManager.drain); in fleet mode, move them."""
     if FLEET in app:
+        from gateway.api import fleet as fleet_api
+
         app[CALLS].draining = True  # first, so that the registry hears it before any caller moves
         await fleet_api.announce_drain(app[FLEET], app[CALLS], timeout_s)
     await app[CALLS].drain(timeout_s, cut_short)

@@ -7,13 +7,16 @@ from sharing figures.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from gateway.api.ratelimit import CallRateLimiter
 from gateway.calls.manager import CallManager
-from gateway.fleet.member import FleetMember
+
+if TYPE_CHECKING:  # fleet mode loads it (gateway/app.py)
+    from gateway.fleet.member import FleetMember
 
 
 class GatewayCollector:
