@@ -116,7 +116,7 @@ async def _conversation(caller: Caller, seed: int, barge_ins: int) -> tuple[list
         with contextlib.suppress(TimeoutError):
             await scenarios.whole_replies(caller, 1, UTTERANCE_S, seed + turn)
     heard = [((seed + turn) % scenarios.UTTERANCES, reply)
-             for turn, reply in enumerate(replies.judge(caller, said, first_clip))]
+             for turn, reply in enumerate(await asyncio.to_thread(replies.judge, caller, said, first_clip))]
     cuts: list[float | None] = []
     if barge_ins:
         try:

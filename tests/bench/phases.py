@@ -117,7 +117,7 @@ async def _talk_then_barge_in(caller: Any, plan: Plan, seed: int) -> tuple[list[
     said = [scenarios.utterance(REPLY_S, seed + turn) for turn in range(plan.whole_replies)]
     first_clip = len(caller.mic.clip_starts)
     await scenarios.whole_replies(caller, plan.whole_replies, REPLY_S, seed)
-    heard = replies.judge(caller, said, first_clip)
+    heard = await asyncio.to_thread(replies.judge, caller, said, first_clip)
     try:
         return heard, await scenarios.barge_ins(caller, plan.barge_ins, BARGE_IN_S, seed + 50)
     except TimeoutError:
