@@ -61,10 +61,9 @@ def serve_main(args: argparse.Namespace) -> int:
     log.info("settings: %s", settings.describe())
 
     from gateway.app import create_app
+    from gateway.fleet import FleetUnavailable
     from gateway.lifecycle import serve
     from gateway.memory import collected_garbage
-
-    from gateway.fleet.registry import FleetUnavailable
 
     app = create_app(settings)
     app.cleanup_ctx.append(collected_garbage)  # a long-running process: see memory.py

@@ -31,7 +31,8 @@ from gateway.calls.manager import CallManager
 from gateway.errors import GatewayError
 from gateway.fleet.forward import OwnerUnreachable
 from gateway.fleet.member import CallsView, FleetMember
-from gateway.fleet.registry import REPLICA_TTL_S, CallRecord, FleetUnavailable
+from gateway.fleet import FleetUnavailable
+from gateway.fleet.registry import REPLICA_TTL_S, CallRecord
 
 log = logging.getLogger(__name__)
 

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.fleet.forward import Forwarder
-from gateway.fleet.registry import REPLICA_TTL_S, CallChange, Final, FleetUnavailable, Registry, Replica
+from gateway.fleet import FleetUnavailable
+from gateway.fleet.registry import REPLICA_TTL_S, CallChange, Final, Registry, Replica
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import NoScriptError, RedisError
 from redis.retry import Retry
 
-from gateway.errors import GatewayError
+from gateway.fleet import FleetUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,6 @@ REPLICA_PREFIX = PREFIX + "replica:"
 REPLICAS = PREFIX + "replicas"
 SECRET = PREFIX + "secret"
 COMMAND_TIMEOUT_S = 1.0
-RETRY_AFTER_S = 2
 REPLICA_TTL_S = 3.0  # heartbeats come every second: three missed ones and the replica is gone
 
 _HEARTBEAT = """
@@ -111,15 +110,6 @@ redis.call('HSET', KEYS[1], 'owner', ARGV[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
 return 1
 """
-
-
-class FleetUnavailable(GatewayError):
-    """Redis did not answer in time, or refused: the fleet cannot be consulted right now (a 503 for a client)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(503, "fleet_unavailable", f"the fleet's registry cannot be reached ({reason}); calls held "
-                         "by other replicas cannot be reached from here", {"Retry-After": str(RETRY_AFTER_S)})
-        self.reason = reason
 
 
 @dataclass(frozen=True)
